@@ -1,0 +1,3 @@
+"""Pure rules of the evaluation service: no I/O, time passed in, events returned."""
+
+from __future__ import annotations

@@ -1,0 +1,5 @@
+"""What the grants service reads from other services' topics (tolerant readers)."""
+
+from __future__ import annotations
+
+CONSUMES: tuple[str, ...] = ('registry.organization', 'evaluation.rating', 'evaluation.assessment')

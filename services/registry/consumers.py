@@ -1,0 +1,5 @@
+"""What the registry service reads from other services' topics (tolerant readers)."""
+
+from __future__ import annotations
+
+CONSUMES: tuple[str, ...] = ('evaluation.rating',)

@@ -1,0 +1,62 @@
+"""The `holiday_calendar` table of a service and the `WorkingCalendar` built from it.
+
+Contract:
+- `CalendarStore.load(uow)` reads the table; when it is empty it is seeded first from
+  chinesecalendar and the repo's `holidays/<year>.yaml` files (a year file replaces the package's
+  knowledge of its year). Domain code receives `store.calendar` (an immutable `WorkingCalendar`).
+- `put_year(uow, year)` replaces one year (from `PUT /<svc>/v1/admin/calendar/{year}` or
+  `gongyi calendar load FILE`) in the caller's transaction and refreshes the in-memory calendar
+  after commit. Other processes pick it up on their next `refresh` (every few minutes).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import delete, func, select
+
+from shared.uow import UnitOfWork
+from shared.workdays import CalendarRow, WorkingCalendar, YearOverrides, calendar_rows, load_year_dir
+
+HOLIDAYS_DIR = Path(__file__).resolve().parents[1] / "holidays"
+_CHUNK = 1000
+
+
+class CalendarStore:
+    def __init__(self, holidays_dir: Path = HOLIDAYS_DIR) -> None:
+        self.holidays_dir = holidays_dir
+        self.calendar: WorkingCalendar = WorkingCalendar.from_package(self._files())
+
+    def _files(self) -> list[YearOverrides]:
+        return load_year_dir(self.holidays_dir) if self.holidays_dir.is_dir() else []
+
+    async def load(self, uow: UnitOfWork) -> WorkingCalendar:
+        table = uow.infra.holiday_calendar
+        count = (await uow.conn.execute(select(func.count()).select_from(table))).scalar_one()
+        if count == 0 and not uow.readonly:
+            await self._write(uow, WorkingCalendar.from_package(self._files()).rows())
+        rows = (await uow.conn.execute(select(table.c.day, table.c.is_working_day, table.c.name, table.c.source))).all()
+        if rows:
+            self.calendar = WorkingCalendar.from_rows([tuple(r) for r in rows])
+        return self.calendar
+
+    async def put_year(self, uow: UnitOfWork, year: YearOverrides) -> None:
+        table = uow.infra.holiday_calendar
+        await uow.conn.execute(
+            delete(table).where(table.c.day >= date(year.year, 1, 1), table.c.day <= date(year.year, 12, 31))
+        )
+        await self._write(uow, calendar_rows(year))
+        updated = self.calendar.with_year(year)
+        uow.after_commit(lambda: setattr(self, "calendar", updated))
+        uow.audit("calendar.year_loaded", f"calendar/{year.year}", {"source": year.source})
+
+    @staticmethod
+    async def _write(uow: UnitOfWork, rows: list[CalendarRow]) -> None:
+        table = uow.infra.holiday_calendar
+        for start in range(0, len(rows), _CHUNK):
+            chunk = rows[start : start + _CHUNK]
+            await uow.conn.execute(
+                table.insert(),
+                [{"day": r.day, "is_working_day": r.is_working_day, "name": r.name, "source": r.source} for r in chunk],
+            )
