@@ -50,8 +50,14 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-_BODY_TYPES = ("application/json", "multipart/form-data", "application/x-www-form-urlencoded", "text/csv",
-               "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "application/octet-stream")
+_BODY_TYPES = (
+    "application/json",
+    "multipart/form-data",
+    "application/x-www-form-urlencoded",
+    "text/csv",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/octet-stream",
+)
 
 
 def json_depth_exceeds(body: bytes, limit: int) -> bool:
@@ -178,8 +184,13 @@ class RequestMiddleware:
     async def _send_problem(scope: Scope, send: Send, problem: Problem, headers: dict[str, str]) -> None:
         language = "en" if headers.get("accept-language", "").lower().startswith("en") else "zh"
         body = orjson.dumps(problem.body(instance=scope["path"], language=language))
-        await send({"type": "http.response.start", "status": problem.status,
-                    "headers": [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": problem.status,
+                "headers": [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -244,16 +255,18 @@ def _default_router(runtime: Runtime) -> APIRouter:
     @router.get(f"/{svc}/readyz", include_in_schema=False)
     async def readyz() -> Response:
         ready, detail = await runtime.ready()
-        return JSONResponse({"status": "ready" if ready else "not_ready", "detail": detail},
-                            status_code=200 if ready else 503)
+        return JSONResponse(
+            {"status": "ready" if ready else "not_ready", "detail": detail}, status_code=200 if ready else 503
+        )
 
     @router.get(f"/{svc}/metrics", include_in_schema=False)
     async def metrics() -> Response:
         await runtime.refresh_gauges()
         return Response(runtime.metrics.render(), media_type="text/plain; version=0.0.4")
 
-    @router.get(f"/{svc}/v1/audit", response_model=Page[AuditEntry], tags=["audit"],
-                responses=problems.responses(400, 401, 403))
+    @router.get(
+        f"/{svc}/v1/audit", response_model=Page[AuditEntry], tags=["audit"], responses=problems.responses(400, 401, 403)
+    )
     async def audit(
         request: Request,
         principal: CurrentPrincipal,
@@ -276,8 +289,12 @@ def _default_router(runtime: Runtime) -> APIRouter:
         next_cursor = Cursor.encode([items[-1].id]) if len(rows) > limit else None
         return list_response(request, Page[AuditEntry](items=items, next_cursor=next_cursor), sheet="audit")
 
-    @router.get(f"/{svc}/v1/admin/calendar/{{year}}", response_model=CalendarYearPublic, tags=["calendar"],
-                responses=problems.responses(401, 404))
+    @router.get(
+        f"/{svc}/v1/admin/calendar/{{year}}",
+        response_model=CalendarYearPublic,
+        tags=["calendar"],
+        responses=problems.responses(401, 404),
+    )
     async def get_calendar(year: int, principal: CurrentPrincipal) -> CalendarYearPublic:
         """The working-day calendar of one year."""
         try:
@@ -286,14 +303,19 @@ def _default_router(runtime: Runtime) -> APIRouter:
             raise NotFound(f"no calendar for {year}", code="calendar.year_unknown") from None
         return _calendar_public(runtime, overrides)
 
-    @router.put(f"/{svc}/v1/admin/calendar/{{year}}", response_model=CalendarYearPublic, tags=["calendar"],
-                responses=problems.responses(401, 403, 412, 422, 428))
+    @router.put(
+        f"/{svc}/v1/admin/calendar/{{year}}",
+        response_model=CalendarYearPublic,
+        tags=["calendar"],
+        responses=problems.responses(401, 403, 412, 422, 428),
+    )
     async def put_calendar(year: int, body: CalendarYear, request: Request, principal: CurrentPrincipal) -> Response:
         """Load or replace one year of the holiday calendar (admin)."""
         require_role(principal, "admin")
         if body.year != year:
-            raise problems.Unprocessable("year in the body differs from the path",
-                                         errors=[{"field": "year", "message": f"must be {year}"}])
+            raise problems.Unprocessable(
+                "year in the body differs from the path", errors=[{"field": "year", "message": f"must be {year}"}]
+            )
         try:
             overrides = parse_year(body.model_dump(mode="json"))
         except CalendarFileError as exc:
@@ -342,8 +364,9 @@ def dev_clock_router(runtimes: Sequence[Runtime]) -> APIRouter:
             clock.reset()
         if body.set is not None:
             if body.set.tzinfo is None:
-                raise problems.Unprocessable("set needs a UTC offset",
-                                             errors=[{"field": "set", "message": "instant without offset"}])
+                raise problems.Unprocessable(
+                    "set needs a UTC offset", errors=[{"field": "set", "message": "instant without offset"}]
+                )
             clock.set(body.set)
         if body.advance_seconds:
             clock.advance(timedelta(seconds=body.advance_seconds))
@@ -425,8 +448,9 @@ def create_service_app(
         @app.get("/readyz", include_in_schema=False)
         async def readyz() -> Response:
             ready, detail = await runtime.ready()
-            return JSONResponse({"status": "ready" if ready else "not_ready", "detail": detail},
-                                status_code=200 if ready else 503)
+            return JSONResponse(
+                {"status": "ready" if ready else "not_ready", "detail": detail}, status_code=200 if ready else 503
+            )
 
         if runtime.settings.development:
             app.include_router(dev_clock_router([runtime]))

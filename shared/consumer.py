@@ -175,7 +175,7 @@ class ConsumerRunner:
         self._last_progress = time.monotonic()
         try:
             while not stopping.is_set() and not self._restart:
-                await self._resume_due(consumer)
+                await self.resume_due(consumer)
                 try:
                     records = await consumer.poll(timeout_ms=500, max_records=500)
                 except BusUnavailable as exc:
@@ -220,7 +220,7 @@ class ConsumerRunner:
 
     # -- processing --------------------------------------------------------------------------
 
-    async def _resume_due(self, consumer: Consumer) -> None:
+    async def resume_due(self, consumer: Consumer) -> None:
         now = time.monotonic()
         for tp, state in list(self._state.items()):
             if state.failed_offset is not None and state.retry_at <= now:
@@ -276,7 +276,13 @@ class ConsumerRunner:
         delay = min(self.max_backoff_s, 0.2 * 2 ** (state.attempts - 1))
         log.warning(
             "consumer %s: transient failure at %s[%s]@%s (attempt %s), retrying in %.1fs: %r",
-            self.group, tp.topic, tp.partition, record.offset, state.attempts, delay, exc,
+            self.group,
+            tp.topic,
+            tp.partition,
+            record.offset,
+            state.attempts,
+            delay,
+            exc,
         )
         state.failed_offset = record.offset
         state.retry_at = time.monotonic() + delay
@@ -291,9 +297,15 @@ class ConsumerRunner:
         traceparent = record.header("traceparent")
         ctx = parent_context(traceparent.decode() if traceparent else None)
         with self.tracer.start_as_current_span(
-            f"process {topic}", context=ctx, kind=trace.SpanKind.CONSUMER,
-            attributes={"messaging.system": "kafka", "messaging.consumer.group.name": self.group,
-                        "messaging.message.id": event.id, "messaging.destination.name": record.topic},
+            f"process {topic}",
+            context=ctx,
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.consumer.group.name": self.group,
+                "messaging.message.id": event.id,
+                "messaging.destination.name": record.topic,
+            },
         ):
             outcome = await self._apply(event, topic, key, redrive=redrive, last_redrive=last_redrive)
         if outcome == "parked":
@@ -391,8 +403,12 @@ class ConsumerRunner:
             behind = row[0] if row is not None else event.id
             await self.bus.append(
                 dead_letter_record(
-                    record, group=self.group, error=f"key parked behind {behind}", attempts=0,
-                    first_failure_at=uow.now, parked_behind=behind,
+                    record,
+                    group=self.group,
+                    error=f"key parked behind {behind}",
+                    attempts=0,
+                    first_failure_at=uow.now,
+                    parked_behind=behind,
                 )
             )
             await uow.conn.execute(
@@ -411,15 +427,28 @@ class ConsumerRunner:
             event = None
         topic = self.logical_topic(record.topic)
         key = record.key.decode("utf-8", "replace") if record.key is not None else ""
-        failed_id = event.id if event is not None else (event_id.decode() if event_id else f"{record.partition}:{record.offset}")
+        failed_id = (
+            event.id
+            if event is not None
+            else (event_id.decode() if event_id else f"{record.partition}:{record.offset}")
+        )
         log.error(
             "consumer %s: permanent failure at %s[%s]@%s (event %s): %s: %s",
-            self.group, record.topic, record.partition, record.offset, failed_id, type(exc).__name__, exc,
+            self.group,
+            record.topic,
+            record.partition,
+            record.offset,
+            failed_id,
+            type(exc).__name__,
+            exc,
         )
         async with self.uow_factory() as uow:
             await self.bus.append(
                 dead_letter_record(
-                    record, group=self.group, error=exc, attempts=state.attempts + 1,
+                    record,
+                    group=self.group,
+                    error=exc,
+                    attempts=state.attempts + 1,
                     first_failure_at=state.first_failure_at or uow.now,
                 )
             )
@@ -428,19 +457,28 @@ class ConsumerRunner:
             exists = (await uow.conn.execute(select(pk.c.key).where(*where))).first() is not None
             if exists:
                 await uow.conn.execute(
-                    update(pk).where(*where).values(
-                        status="parked", parked_count=pk.c.parked_count + 1, error_type=type(exc).__name__
-                    )
+                    update(pk)
+                    .where(*where)
+                    .values(status="parked", parked_count=pk.c.parked_count + 1, error_type=type(exc).__name__)
                 )
             else:
                 await uow.conn.execute(
                     pk.insert().values(
-                        consumer=self.group, topic=topic, key=key, parked_behind=failed_id,
-                        error_type=type(exc).__name__, parked_at=uow.now, parked_count=1, status="parked",
+                        consumer=self.group,
+                        topic=topic,
+                        key=key,
+                        parked_behind=failed_id,
+                        error_type=type(exc).__name__,
+                        parked_at=uow.now,
+                        parked_count=1,
+                        status="parked",
                     )
                 )
-            uow.audit("dlt.parked", f"dlt/{self.group}/{topic}", {"key": key, "event_id": failed_id,
-                                                                  "error_type": type(exc).__name__})
+            uow.audit(
+                "dlt.parked",
+                f"dlt/{self.group}/{topic}",
+                {"key": key, "event_id": failed_id, "error_type": type(exc).__name__},
+            )
             await uow.commit()
         self._count_dead_letter(record.topic)
 

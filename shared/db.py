@@ -56,7 +56,10 @@ class Database:
             max_overflow=max_overflow,
             pool_pre_ping=False,
             connect_args={
-                "server_settings": {"search_path": f"{self.schema},public", "application_name": f"gongyi-{self.schema}"},
+                "server_settings": {
+                    "search_path": f"{self.schema},public",
+                    "application_name": f"gongyi-{self.schema}",
+                },
                 "command_timeout": 60,
             },
         )

@@ -33,9 +33,7 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated["Runtime", Depends(get_runtime)]
 
 
-async def _principal(
-    request: Request, credentials: HTTPAuthorizationCredentials | None
-) -> Principal | None:
+async def _principal(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal | None:
     if credentials is None:
         if request.headers.get("authorization"):
             raise Unauthorized("expected Authorization: Bearer <token>")

@@ -130,8 +130,21 @@ def render(body_without_sequence: bytes, sequence: int) -> bytes:
 
 _REQUIRED = ("specversion", "id", "source", "type")
 _KNOWN = frozenset(
-    {"specversion", "id", "source", "type", "subject", "time", "datacontenttype", "dataschema",
-     "partitionkey", "sequence", "correlationid", "causationid", "data"}
+    {
+        "specversion",
+        "id",
+        "source",
+        "type",
+        "subject",
+        "time",
+        "datacontenttype",
+        "dataschema",
+        "partitionkey",
+        "sequence",
+        "correlationid",
+        "causationid",
+        "data",
+    }
 )
 
 

@@ -44,8 +44,10 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 def idempotency_key(request: Request) -> str:
     key = request.headers.get("idempotency-key")
     if key is None:
-        raise BadRequest("this request creates a resource or moves money: send an Idempotency-Key header",
-                         code="idempotency.key_missing")
+        raise BadRequest(
+            "this request creates a resource or moves money: send an Idempotency-Key header",
+            code="idempotency.key_missing",
+        )
     if not _KEY_RE.match(key):
         raise BadRequest("Idempotency-Key must be 1–255 printable ASCII characters", code="idempotency.key_invalid")
     return key
@@ -66,8 +68,12 @@ class StoredResponse(BaseModel):
     def to_response(self) -> Response:
         headers = dict(self.headers)
         headers["Idempotent-Replayed"] = "true"
-        return Response(content=self.body, status_code=self.status_code, headers=headers,
-                        media_type=headers.pop("content-type", "application/json"))
+        return Response(
+            content=self.body,
+            status_code=self.status_code,
+            headers=headers,
+            media_type=headers.pop("content-type", "application/json"),
+        )
 
 
 class Idempotency:
@@ -84,12 +90,18 @@ class Idempotency:
             lock_id = zlib.crc32(f"{self.scope}|{self.key}".encode())
             got = (await uow.conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": lock_id})).scalar_one()
             if not got:
-                raise Conflict("a request with this Idempotency-Key is still being processed",
-                               code="idempotency.in_progress")
+                raise Conflict(
+                    "a request with this Idempotency-Key is still being processed", code="idempotency.in_progress"
+                )
         row = (
             await uow.conn.execute(
-                select(table.c.fingerprint, table.c.status_code, table.c.response_body, table.c.response_headers,
-                       table.c.created_at).where(table.c.scope == self.scope, table.c.key == self.key)
+                select(
+                    table.c.fingerprint,
+                    table.c.status_code,
+                    table.c.response_body,
+                    table.c.response_headers,
+                    table.c.created_at,
+                ).where(table.c.scope == self.scope, table.c.key == self.key)
             )
         ).first()
         if row is None:
@@ -101,7 +113,8 @@ class Idempotency:
             raise RuleViolation(
                 "idempotency.key_reused",
                 "this Idempotency-Key was used with a different request body",
-                title_zh="幂等键已用于不同的请求内容", title_en="Idempotency-Key reused with another body",
+                title_zh="幂等键已用于不同的请求内容",
+                title_en="Idempotency-Key reused with another body",
             )
         return StoredResponse(status_code=row.status_code, body=row.response_body, headers=row.response_headers)
 
@@ -109,14 +122,23 @@ class Idempotency:
         keep = {k: v for k, v in response.headers.items() if k.lower() in ("etag", "location", "content-type")}
         await uow.conn.execute(
             uow.infra.idempotency_keys.insert().values(
-                scope=self.scope, key=self.key, fingerprint=self.fingerprint, status_code=response.status_code,
-                response_body=bytes(response.body), response_headers=keep, created_at=uow.now,
+                scope=self.scope,
+                key=self.key,
+                fingerprint=self.fingerprint,
+                status_code=response.status_code,
+                response_body=bytes(response.body),
+                response_headers=keep,
+                created_at=uow.now,
             )
         )
 
 
-def json_response(model: BaseModel | Mapping[str, Any] | Sequence[Any], *, status_code: int = 200,
-                  headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    model: BaseModel | Mapping[str, Any] | Sequence[Any],
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
     if isinstance(model, BaseModel):
         content = model.model_dump_json().encode()
     else:
@@ -148,8 +170,9 @@ def require_if_none_match(request: Request) -> None:
     """A PUT that creates its resource must say so with `If-None-Match: *`."""
     header = request.headers.get("if-none-match")
     if header is None:
-        raise PreconditionRequired("this PUT creates the resource: send If-None-Match: *",
-                                   code="precondition.required_if_none_match")
+        raise PreconditionRequired(
+            "this PUT creates the resource: send If-None-Match: *", code="precondition.required_if_none_match"
+        )
     if header.strip() != "*":
         raise PreconditionFailed("If-None-Match must be *")
 
@@ -247,8 +270,11 @@ def _cell(value: Any) -> Any:
 def list_response(request: Request, page: Page[Any], *, sheet: str = "export") -> Response:
     if wants_xlsx(request):
         rows = [item.model_dump(mode="json") if isinstance(item, BaseModel) else item for item in page.items]
-        return Response(content=xlsx_bytes(rows, sheet=sheet), media_type=XLSX,
-                        headers={"Content-Disposition": f'attachment; filename="{sheet}.xlsx"'})
+        return Response(
+            content=xlsx_bytes(rows, sheet=sheet),
+            media_type=XLSX,
+            headers={"Content-Disposition": f'attachment; filename="{sheet}.xlsx"'},
+        )
     return json_response(page)
 
 
@@ -259,9 +285,11 @@ AMOUNT_RE = re.compile(r"^(0|[1-9][0-9]{0,12})(\.[0-9]{1,2})?$")
 
 def _strict_amount(value: Any) -> Any:
     if not isinstance(value, str):
-        raise ValueError("amount must be a decimal string such as \"50000.00\" (JSON numbers are refused)")
+        raise ValueError('amount must be a decimal string such as "50000.00" (JSON numbers are refused)')
     if not AMOUNT_RE.match(value):
-        raise ValueError("amount must match ^(0|[1-9][0-9]{0,12})(\\.[0-9]{1,2})?$ (no sign, exponent or third decimal)")
+        raise ValueError(
+            "amount must match ^(0|[1-9][0-9]{0,12})(\\.[0-9]{1,2})?$ (no sign, exponent or third decimal)"
+        )
     return value
 
 

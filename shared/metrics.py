@@ -19,13 +19,18 @@ class Metrics:
             "gongyi_http_requests", "HTTP requests served", ["method", "route", "status"], registry=r
         )
         self.http_duration = Histogram(
-            "gongyi_http_request_duration_seconds", "HTTP request duration", ["method", "route"], registry=r,
+            "gongyi_http_request_duration_seconds",
+            "HTTP request duration",
+            ["method", "route"],
+            registry=r,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
         self.outbox_backlog = Gauge("gongyi_outbox_backlog", "Outbox rows not yet published", registry=r)
         self.relay_published = Counter("gongyi_relay_published", "Events published by the relay", registry=r)
         self.consumer_lag = Gauge(
-            "gongyi_consumer_lag", "Records behind the end of the partition", ["group", "topic", "partition"],
+            "gongyi_consumer_lag",
+            "Records behind the end of the partition",
+            ["group", "topic", "partition"],
             registry=r,
         )
         self.consumer_processed = Counter(

@@ -36,7 +36,7 @@ from shared import envelope, faults
 from shared.bus.base import Bus, BusUnavailable, OutgoingRecord
 from shared.db import Database
 from shared.tables import Infrastructure
-from shared.telemetry import format_traceparent, current_traceparent, parent_context
+from shared.telemetry import current_traceparent, format_traceparent, parent_context
 
 log = logging.getLogger("gongyi.relay")
 
@@ -70,13 +70,24 @@ async def write_outbox(
     postgres = conn.dialect.name == "postgresql"
     for pending in events:
         event = envelope.new_event(
-            source=source, type_=pending.type, subject=pending.subject, key=pending.key,
-            data=pending.data, time=now, correlationid=correlation_id, causationid=causation_id,
+            source=source,
+            type_=pending.type,
+            subject=pending.subject,
+            key=pending.key,
+            data=pending.data,
+            time=now,
+            correlationid=correlation_id,
+            causationid=causation_id,
         )
         body = envelope.encode_without_sequence(event)
         params = {
-            "event_id": event.id, "topic": pending.topic, "key": pending.key,
-            "event_type": pending.type, "body": body, "traceparent": traceparent, "created_at": now,
+            "event_id": event.id,
+            "topic": pending.topic,
+            "key": pending.key,
+            "event_type": pending.type,
+            "body": body,
+            "traceparent": traceparent,
+            "created_at": now,
         }
         if postgres:
             # One round trip: the per-key counter row lock also serializes writers of one key, so
@@ -316,8 +327,9 @@ class Relay:
             select(ob.c.key).where(ob.c.published_at.is_(None), ob.c.next_attempt_at > now).scalar_subquery()
         )
         stmt = (
-            select(ob.c.id, ob.c.event_id, ob.c.topic, ob.c.key, ob.c.sequence, ob.c.body,
-                   ob.c.traceparent, ob.c.attempts)
+            select(
+                ob.c.id, ob.c.event_id, ob.c.topic, ob.c.key, ob.c.sequence, ob.c.body, ob.c.traceparent, ob.c.attempts
+            )
             .where(ob.c.published_at.is_(None))
             .where((ob.c.next_attempt_at.is_(None)) | (ob.c.next_attempt_at <= now))
             .where(ob.c.key.not_in(deferred_keys))
@@ -375,9 +387,14 @@ class Relay:
         ]
         topic = self.topics.topic(row.topic)
         with self.tracer.start_as_current_span(
-            f"publish {row.topic}", context=parent_context(row.traceparent), kind=trace.SpanKind.PRODUCER,
-            attributes={"messaging.system": "kafka", "messaging.destination.name": topic,
-                        "messaging.message.id": row.event_id},
+            f"publish {row.topic}",
+            context=parent_context(row.traceparent),
+            kind=trace.SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": topic,
+                "messaging.message.id": row.event_id,
+            },
         ) as span:
             traceparent = format_traceparent(span.get_span_context()) or row.traceparent
         if traceparent:
@@ -398,9 +415,9 @@ class Relay:
                 delay = timedelta(seconds=min(2 ** min(attempts, 10), 600))
                 log.error("outbox row %s (event %s) failed: %r", row_id, rows[row_id].event_id, error)
                 await conn.execute(
-                    update(ob).where(ob.c.id == row_id).values(
-                        attempts=attempts, next_attempt_at=now + delay, last_error=repr(error)[:2000]
-                    )
+                    update(ob)
+                    .where(ob.c.id == row_id)
+                    .values(attempts=attempts, next_attempt_at=now + delay, last_error=repr(error)[:2000])
                 )
 
     async def backlog(self) -> int:

@@ -108,7 +108,10 @@ class Conflict(Problem):
 
 class PreconditionFailed(Problem):
     status, code, title_zh, title_en = (
-        412, "precondition.stale", "资源已被他人修改，请刷新后重试", "The resource changed; If-Match is stale",
+        412,
+        "precondition.stale",
+        "资源已被他人修改，请刷新后重试",
+        "The resource changed; If-Match is stale",
     )
 
 
@@ -129,8 +132,17 @@ class RuleViolation(Problem):
 
     status, code, title_zh, title_en = 422, "rule", "不符合业务规则", "Rule violation"
 
-    def __init__(self, rule: str, detail: str, *, basis: str | None = None, status: int | None = None,
-                 title_zh: str | None = None, title_en: str | None = None, **kw: Any) -> None:
+    def __init__(
+        self,
+        rule: str,
+        detail: str,
+        *,
+        basis: str | None = None,
+        status: int | None = None,
+        title_zh: str | None = None,
+        title_en: str | None = None,
+        **kw: Any,
+    ) -> None:
         super().__init__(detail, code=rule, rule=rule, basis=basis, title_zh=title_zh, title_en=title_en, **kw)
         if status is not None:
             self.status = status
@@ -138,7 +150,10 @@ class RuleViolation(Problem):
 
 class PreconditionRequired(Problem):
     status, code, title_zh, title_en = (
-        428, "precondition.required", "缺少 If-Match 请求头", "If-Match is required",
+        428,
+        "precondition.required",
+        "缺少 If-Match 请求头",
+        "If-Match is required",
     )
 
 
@@ -179,15 +194,23 @@ def validation_problem(errors: Sequence[Any]) -> Unprocessable:
     for err in errors:
         message = str(err.get("msg", "invalid"))
         if message.startswith("Value error, "):
-            message = message[len("Value error, "):]
+            message = message[len("Value error, ") :]
         items.append({"field": _field_path(err.get("loc", ())), "message": message})
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in items[:5])
     return Unprocessable(detail, errors=items)
 
 
 _STATUS_PROBLEMS: dict[int, type[Problem]] = {
-    400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict, 412: PreconditionFailed,
-    413: PayloadTooLarge, 415: UnsupportedMediaType, 422: Unprocessable, 428: PreconditionRequired,
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    412: PreconditionFailed,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+    422: Unprocessable,
+    428: PreconditionRequired,
     503: ServiceUnavailable,
 }
 

@@ -15,8 +15,8 @@ Contract:
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import contextlib
+import hashlib
 import logging
 import os
 import socket
@@ -117,8 +117,10 @@ class Runtime:
         self.publishes = tuple(publishes)
         self.auto_migrate = auto_migrate
         self.db = Database(
-            settings.resolved_database_url(), schema=self.service,
-            pool_size=settings.db_pool_size, max_overflow=settings.db_pool_max_overflow,
+            settings.resolved_database_url(),
+            schema=self.service,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_pool_max_overflow,
         )
         self._owns_bus = bus is None
         self.bus: Bus = bus if bus is not None else build_bus(settings)
@@ -131,9 +133,15 @@ class Runtime:
         self.cipher = build_cipher(settings)
         self.calendar = CalendarStore()
         self.relay = Relay(
-            db=self.db, infra=self.infra, bus=self.bus, topics=settings, clock_now=self.clock.now,
-            tracer=self.telemetry.tracer, leader=leader_lock_for(self.db, self.service),
-            batch_size=settings.relay_batch_size, poll_interval_s=settings.relay_poll_interval_s,
+            db=self.db,
+            infra=self.infra,
+            bus=self.bus,
+            topics=settings,
+            clock_now=self.clock.now,
+            tracer=self.telemetry.tracer,
+            leader=leader_lock_for(self.db, self.service),
+            batch_size=settings.relay_batch_size,
+            poll_interval_s=settings.relay_poll_interval_s,
             metrics=self.metrics,
         )
         self._consumers: list[_ConsumerSpec] = []
@@ -173,9 +181,16 @@ class Runtime:
         causation_id: str | None = None,
     ) -> UnitOfWork:
         return UnitOfWork(
-            db=self.db, infra=self.infra, clock=self.clock, source=self.settings.event_source,
-            tracer=self.telemetry.tracer, actor=actor, request_id=request_id, readonly=readonly,
-            correlation_id=correlation_id or request_id, causation_id=causation_id,
+            db=self.db,
+            infra=self.infra,
+            clock=self.clock,
+            source=self.settings.event_source,
+            tracer=self.telemetry.tracer,
+            actor=actor,
+            request_id=request_id,
+            readonly=readonly,
+            correlation_id=correlation_id or request_id,
+            causation_id=causation_id,
             after_commit=self.relay.wake,
         )
 
@@ -183,20 +198,39 @@ class Runtime:
 
     def build_scheduler(self) -> Scheduler:
         return Scheduler(
-            infra=self.infra, uow_factory=self.uow, clock_now=self.clock.now, handlers=self._jobs,
-            recurring=self._recurring, poll_interval_s=self.settings.scheduler_poll_interval_s,
+            infra=self.infra,
+            uow_factory=self.uow,
+            clock_now=self.clock.now,
+            handlers=self._jobs,
+            recurring=self._recurring,
+            poll_interval_s=self.settings.scheduler_poll_interval_s,
         )
 
     def build_runner(self, spec: _ConsumerSpec, member_id: str | None = None) -> ConsumerRunner:
         s = self.settings
         return ConsumerRunner(
-            group=s.consumer_group(spec.name), topics=spec.topics, handlers=spec.handlers, bus=self.bus,
-            uow_factory=self.uow, physical_topic=s.topic, logical_topic=s.logical_topic,
+            group=s.consumer_group(spec.name),
+            topics=spec.topics,
+            handlers=spec.handlers,
+            bus=self.bus,
+            uow_factory=self.uow,
+            physical_topic=s.topic,
+            logical_topic=s.logical_topic,
             tracer=self.telemetry.tracer,
             member_id=member_id or f"{s.consumer_group(spec.name)}-{socket.gethostname()}-{os.getpid()}",
-            session_timeout_ms=s.consumer_session_timeout_ms, stall_timeout_s=s.consumer_stall_timeout_s,
+            session_timeout_ms=s.consumer_session_timeout_ms,
+            stall_timeout_s=s.consumer_stall_timeout_s,
             metrics=self.metrics,
         )
+
+    async def prepare_worker(self) -> None:
+        """Create the topics, the scheduler and the consumer runners without running them.
+
+        `start("worker")` runs them as tasks; tests drive them step by step instead.
+        """
+        await self.bus.ensure_topics(self.topics_to_ensure())
+        self.scheduler = self.build_scheduler()
+        self.runners = [self.build_runner(spec) for spec in self._consumers]
 
     def topics_to_ensure(self) -> dict[str, int]:
         n = self.settings.topic_partitions
@@ -218,9 +252,8 @@ class Runtime:
             return
         if self._owns_bus:
             await self.bus.start()
-        await self.bus.ensure_topics(self.topics_to_ensure())
-        self.scheduler = self.build_scheduler()
-        self.runners = [self.build_runner(spec) for spec in self._consumers]
+        await self.prepare_worker()
+        assert self.scheduler is not None
         self._spawn(self.relay.run(self._stopping), "relay")
         self._spawn(self.scheduler.run(self._stopping), "scheduler")
         for runner in self.runners:
@@ -258,7 +291,7 @@ class Runtime:
     async def stop(self) -> None:
         self._stopping.set()
         if self._tasks:
-            done, pending = await asyncio.wait(self._tasks, timeout=30)
+            _, pending = await asyncio.wait(self._tasks, timeout=30)
             for task in pending:
                 task.cancel()
             for task in pending:

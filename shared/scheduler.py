@@ -44,8 +44,15 @@ async def write_jobs(
 ) -> None:
     table = infra.scheduled_jobs
     rows = [
-        {"job": job, "key": key, "due_at": due_at, "status": "pending", "attempts": 0,
-         "created_at": now, "traceparent": current_traceparent()}
+        {
+            "job": job,
+            "key": key,
+            "due_at": due_at,
+            "status": "pending",
+            "attempts": 0,
+            "created_at": now,
+            "traceparent": current_traceparent(),
+        }
         for job, key, due_at in jobs
     ]
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite

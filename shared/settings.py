@@ -24,7 +24,7 @@ from pydantic_settings import (
 )
 
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "development", "dev"})
-DEV_SECRET = "change-me"
+DEV_SECRET = "change-me"  # noqa: S105 - the placeholder production refuses
 
 Environment = Literal["development", "test", "production"]
 

@@ -98,8 +98,12 @@ def infrastructure(metadata: MetaData) -> Infrastructure:
         Column("attempts", Integer, nullable=False, server_default=text("0")),
         Column("next_attempt_at", tz),
         Column("last_error", Text),
-        Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL"),
-              sqlite_where=text("published_at IS NULL")),
+        Index(
+            "ix_outbox_unpublished",
+            "id",
+            postgresql_where=text("published_at IS NULL"),
+            sqlite_where=text("published_at IS NULL"),
+        ),
     )
     outbox_sequences = Table(
         "outbox_sequences",
@@ -156,8 +160,12 @@ def infrastructure(metadata: MetaData) -> Infrastructure:
         Column("created_at", tz, nullable=False),
         Column("done_at", tz),
         UniqueConstraint("job", "key", "due_at", name="uq_scheduled_jobs_job_key_due"),
-        Index("ix_scheduled_jobs_pending", "due_at", postgresql_where=text("status = 'pending'"),
-              sqlite_where=text("status = 'pending'")),
+        Index(
+            "ix_scheduled_jobs_pending",
+            "due_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
     )
     idempotency_keys = Table(
         "idempotency_keys",

@@ -82,7 +82,8 @@ class UnitOfWork:
     async def __aenter__(self) -> UnitOfWork:
         if self._tracer is not None:
             self._span = self._tracer.start_span(
-                "db.transaction", kind=trace.SpanKind.CLIENT,
+                "db.transaction",
+                kind=trace.SpanKind.CLIENT,
                 attributes={"db.system": self.db.dialect, "db.namespace": self.db.schema},
             )
         self.now = self.clock.now()
@@ -152,8 +153,13 @@ class UnitOfWork:
         written: list[PendingEvent] = []
         if self._events:
             written = await write_outbox(
-                self.conn, self.infra, self._events, source=self.source, now=self.now,
-                correlation_id=self.correlation_id, causation_id=self.causation_id,
+                self.conn,
+                self.infra,
+                self._events,
+                source=self.source,
+                now=self.now,
+                correlation_id=self.correlation_id,
+                causation_id=self.causation_id,
             )
         if self._audits:
             await self.conn.execute(self.infra.audit_log.insert(), self._audits)

@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-CONSUMES: tuple[str, ...] = ('registry.organization', 'grants.award')
+CONSUMES: tuple[str, ...] = ("registry.organization", "grants.award")

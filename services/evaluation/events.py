@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-PUBLISHES: tuple[str, ...] = ('evaluation.round', 'evaluation.rating', 'evaluation.assessment')
+PUBLISHES: tuple[str, ...] = ("evaluation.round", "evaluation.rating", "evaluation.assessment")

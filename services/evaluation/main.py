@@ -22,7 +22,10 @@ Settings = EvaluationSettings
 
 def build_runtime(settings: EvaluationSettings | None = None, **kwargs: Any) -> Runtime:
     runtime = Runtime(
-        settings or EvaluationSettings(), metadata=EvaluationModel.metadata, migrations=MIGRATIONS, publishes=PUBLISHES,
+        settings or EvaluationSettings(),
+        metadata=EvaluationModel.metadata,
+        migrations=MIGRATIONS,
+        publishes=PUBLISHES,
         **kwargs,
     )
     return runtime

@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-CONSUMES: tuple[str, ...] = ('registry.organization', 'evaluation.rating', 'evaluation.assessment')
+CONSUMES: tuple[str, ...] = ("registry.organization", "evaluation.rating", "evaluation.assessment")

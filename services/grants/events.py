@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-PUBLISHES: tuple[str, ...] = ('grants.call', 'grants.application', 'grants.award', 'grants.disbursement')
+PUBLISHES: tuple[str, ...] = ("grants.call", "grants.application", "grants.award", "grants.disbursement")

@@ -16,13 +16,18 @@ from shared.runtime import Runtime
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 TITLE = "Gongyi Grants"
-DESCRIPTION = "公益创投与政府购买服务 — calls, applications, eligibility, review, awards within budget, tranches and payments"
+DESCRIPTION = (
+    "公益创投与政府购买服务 — calls, applications, eligibility, review, awards within budget, tranches and payments"
+)
 Settings = GrantsSettings
 
 
 def build_runtime(settings: GrantsSettings | None = None, **kwargs: Any) -> Runtime:
     runtime = Runtime(
-        settings or GrantsSettings(), metadata=GrantsModel.metadata, migrations=MIGRATIONS, publishes=PUBLISHES,
+        settings or GrantsSettings(),
+        metadata=GrantsModel.metadata,
+        migrations=MIGRATIONS,
+        publishes=PUBLISHES,
         **kwargs,
     )
     return runtime

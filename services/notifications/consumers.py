@@ -2,4 +2,13 @@
 
 from __future__ import annotations
 
-CONSUMES: tuple[str, ...] = ('registry.organization', 'evaluation.round', 'evaluation.rating', 'evaluation.assessment', 'grants.call', 'grants.application', 'grants.award', 'grants.disbursement')
+CONSUMES: tuple[str, ...] = (
+    "registry.organization",
+    "evaluation.round",
+    "evaluation.rating",
+    "evaluation.assessment",
+    "grants.call",
+    "grants.application",
+    "grants.award",
+    "grants.disbursement",
+)

@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-PUBLISHES: tuple[str, ...] = ('notifications.delivery',)
+PUBLISHES: tuple[str, ...] = ("notifications.delivery",)

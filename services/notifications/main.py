@@ -22,7 +22,10 @@ Settings = NotificationsSettings
 
 def build_runtime(settings: NotificationsSettings | None = None, **kwargs: Any) -> Runtime:
     runtime = Runtime(
-        settings or NotificationsSettings(), metadata=NotificationsModel.metadata, migrations=MIGRATIONS, publishes=PUBLISHES,
+        settings or NotificationsSettings(),
+        metadata=NotificationsModel.metadata,
+        migrations=MIGRATIONS,
+        publishes=PUBLISHES,
         **kwargs,
     )
     return runtime

@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-CONSUMES: tuple[str, ...] = ('evaluation.rating',)
+CONSUMES: tuple[str, ...] = ("evaluation.rating",)

@@ -16,13 +16,18 @@ from shared.runtime import Runtime
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 TITLE = "Gongyi Registry"
-DESCRIPTION = "登记管理 — the register of social organizations (登记 and 备案), annual duties, penalties and credit lists"
+DESCRIPTION = (
+    "登记管理 — the register of social organizations (登记 and 备案), annual duties, penalties and credit lists"
+)
 Settings = RegistrySettings
 
 
 def build_runtime(settings: RegistrySettings | None = None, **kwargs: Any) -> Runtime:
     runtime = Runtime(
-        settings or RegistrySettings(), metadata=RegistryModel.metadata, migrations=MIGRATIONS, publishes=PUBLISHES,
+        settings or RegistrySettings(),
+        metadata=RegistryModel.metadata,
+        migrations=MIGRATIONS,
+        publishes=PUBLISHES,
         **kwargs,
     )
     return runtime

@@ -1,0 +1,1 @@
+"""Command groups of the `gongyi` CLI, one module per capability, each exposing `register(app)`."""
