@@ -53,7 +53,6 @@ def run_env(target_metadata: MetaData) -> None:
         include_object=_include_object(schema),
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
-        user_module_prefix="shared.tables.",
     )
     with context.begin_transaction():
         context.run_migrations()

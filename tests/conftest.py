@@ -101,7 +101,10 @@ async def clone_test_database(cluster: LocalPostgres, template: str) -> tuple[st
     name = f"t_{uuid.uuid4().hex[:12]}"
     superuser = cluster.superuser_dsn()
     await clone_database_async(superuser, template, name)
-    return name, {svc: _asyncpg_url(service_dsn(superuser, name, svc)) for svc in SERVICES}
+    urls = {svc: _asyncpg_url(service_dsn(superuser, name, svc)) for svc in SERVICES}
+    # The test-only probe service (tests/support/probe.py) has no role of its own.
+    urls["probe"] = _asyncpg_url(cluster.superuser_dsn(name))
+    return name, urls
 
 
 @pytest.fixture
@@ -159,7 +162,8 @@ async def stack_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Async
             kafka_bootstrap = broker.bootstrap
             the_bus = KafkaBus(broker.bootstrap, client_id=f"test-{uuid.uuid4().hex[:6]}")
         else:
-            the_bus = EmbeddedLog(tmp_path / f"bus-{len(stacks)}.sqlite")
+            # The first stack uses <data dir>/bus.sqlite, where worker processes of a test look for it.
+            the_bus = EmbeddedLog(tmp_path / ("bus.sqlite" if not stacks else f"bus-{len(stacks)}.sqlite"))
         stack = await build_stack(
             services=services, data_dir=tmp_path, bus=the_bus, database_urls=database_urls,
             kafka_bootstrap=kafka_bootstrap, **kwargs,

@@ -15,12 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
-from gongyi.system import service_module, service_settings
+from gongyi.system import service_module
 from shared.auth import DEV_ISSUER, load_or_create_dev_key, mint_token
 from shared.bus.base import Bus, Consumer
 from shared.clock import FixedClock
@@ -73,13 +74,20 @@ class Stack:
 
     # -- driving the workers -----------------------------------------------------------------
 
-    async def start_workers(self) -> None:
-        """Create topics, schedulers and consumers (static members) once; idempotent."""
+    async def prepare(self) -> None:
+        """Create topics, schedulers and consumer runners once (idempotent); consumers join on first consume."""
         if self._workers_started:
             return
         self._workers_started = True
         for runtime in self.runtimes.values():
             await runtime.prepare_worker()
+
+    async def start_workers(self) -> None:
+        """Join every consumer group with a static member (idempotent)."""
+        await self.prepare()
+        if self._consumers:
+            return
+        for runtime in self.runtimes.values():
             for runner in runtime.runners:
                 consumer = self.bus.consumer(
                     runner.group, runner.topics, member_id=f"{runner.group}-test", session_timeout_ms=6000
@@ -88,7 +96,7 @@ class Stack:
                 self._consumers.append((runner, consumer))
 
     async def publish(self) -> int:
-        await self.start_workers()
+        await self.prepare()
         published = 0
         for runtime in self.runtimes.values():
             while (count := await runtime.relay.publish_once()) > 0:
@@ -107,6 +115,7 @@ class Stack:
         return consumed
 
     async def run_jobs(self) -> int:
+        await self.prepare()
         ran = 0
         for runtime in self.runtimes.values():
             if runtime.scheduler is not None:
@@ -162,6 +171,7 @@ async def build_stack(
     now: datetime = DEFAULT_NOW,
     settings: dict[str, Any] | None = None,
     runtime_kwargs: dict[str, dict[str, Any]] | None = None,
+    modules: dict[str, ModuleType] | None = None,
 ) -> Stack:
     prefix = f"t{uuid.uuid4().hex[:10]}."
     clock = FixedClock(now)
@@ -177,11 +187,13 @@ async def build_stack(
             overrides["database_url"] = database_urls[name]
         if kafka_bootstrap is not None:
             overrides.update(bus="kafka", kafka_bootstrap=kafka_bootstrap)
-        module = service_module(name)
+        module = (modules or {}).get(name) or service_module(name)
         runtime: Runtime = module.build_runtime(
-            service_settings(name, **overrides), bus=bus, clock=clock, **(runtime_kwargs or {}).get(name, {})
+            module.Settings(**overrides), bus=bus, clock=clock, **(runtime_kwargs or {}).get(name, {})
         )
-        if database_urls is None:
+        if hasattr(module, "create_schema"):
+            await module.create_schema(runtime)  # a test-only service without migrations
+        elif database_urls is None:
             await migrate(runtime.db, runtime.migrations)
         await runtime.start("api")
         runtimes[name] = runtime
