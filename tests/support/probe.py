@@ -21,13 +21,14 @@ from typing import Annotated, Any, ClassVar
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import Column, Integer, MetaData, String, Table, select
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, select, update
 
 from shared.app import create_service_app
 from shared.consumer import PermanentError
 from shared.deps import CurrentPrincipal, actor_of, request_id
 from shared.envelope import CloudEvent
-from shared.http import json_response
+from shared.http import Cursor, Idempotency, Money, Page, etag, json_response, list_response, require_if_match
+from shared.problems import NotFound, PreconditionFailed
 from shared.outbox import PendingEvent
 from shared.runtime import Runtime
 from shared.settings import ServiceSettings
@@ -47,6 +48,13 @@ effects = Table(
     Column("sequence", Integer, nullable=False),
 )
 cures = Table("cures", metadata, Column("key", String(200), primary_key=True))
+orders = Table(
+    "orders", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("version", Integer, nullable=False),
+)
 
 
 class ProbeSettings(ServiceSettings):
@@ -73,6 +81,79 @@ async def create_item(body: ItemCreate, request: Request, principal: CurrentPrin
         uow.stage(item_event(body.key, body.n, poison=body.poison))
         written = await uow.commit()
     return json_response({"event_id": written[0].event_id, "sequence": written[0].sequence}, status_code=201)
+
+
+class OrderCreate(BaseModel):
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+    amount: Money
+
+
+class OrderPublic(BaseModel):
+    id: str
+    title: str
+    amount: Money
+    version: int
+
+
+def _order(row: Any) -> OrderPublic:
+    return OrderPublic(id=row.id, title=row.title, amount=Money.of_fen(row.amount_fen), version=row.version)
+
+
+@router.post("/orders", status_code=201, response_model=OrderPublic)
+async def create_order(body: OrderCreate, request: Request, principal: CurrentPrincipal) -> Any:
+    """Create an order (idempotent by Idempotency-Key)."""
+    import uuid
+
+    runtime: Runtime = request.app.state.runtime
+    idem = Idempotency(request, sub=principal.sub, body=body.model_dump(mode="json"))
+    async with runtime.uow(actor=actor_of(principal), request_id=request_id(request)) as uow:
+        if (replay := await idem.begin(uow)) is not None:
+            return replay.to_response()
+        order_id = str(uuid.uuid4())
+        await uow.conn.execute(orders.insert().values(id=order_id, title=body.title, amount_fen=body.amount.fen,
+                                                      version=1))
+        uow.audit("order.created", f"orders/{order_id}", {"amount": body.amount.amount})
+        public = OrderPublic(id=order_id, title=body.title, amount=body.amount, version=1)
+        response = json_response(public, status_code=201, headers={"ETag": etag(1)})
+        await idem.store(uow, response)
+        await uow.commit()
+    return response
+
+
+@router.get("/orders", response_model=Page[OrderPublic])
+async def list_orders(request: Request, principal: CurrentPrincipal, limit: int = 50,
+                      cursor: str | None = None) -> Any:
+    """List orders by id (keyset pagination)."""
+    runtime: Runtime = request.app.state.runtime
+    after = Cursor.decode(cursor)
+    stmt = select(orders).order_by(orders.c.id).limit(limit + 1)
+    if after:
+        stmt = stmt.where(orders.c.id > str(after[0]))
+    async with runtime.uow(readonly=True) as uow:
+        rows = (await uow.conn.execute(stmt)).all()
+    items = [_order(r) for r in rows[:limit]]
+    return list_response(request, Page[OrderPublic](
+        items=items, next_cursor=Cursor.encode([items[-1].id]) if len(rows) > limit else None))
+
+
+@router.put("/orders/{order_id}", response_model=OrderPublic)
+async def replace_order(order_id: str, body: OrderCreate, request: Request, principal: CurrentPrincipal) -> Any:
+    """Replace an order (If-Match required)."""
+    runtime: Runtime = request.app.state.runtime
+    async with runtime.uow(actor=actor_of(principal)) as uow:
+        row = (await uow.conn.execute(select(orders).where(orders.c.id == order_id))).first()
+        if row is None:
+            raise NotFound(f"no order {order_id}")
+        require_if_match(request, row.version)
+        result = await uow.conn.execute(
+            update(orders).where(orders.c.id == order_id, orders.c.version == row.version)
+            .values(title=body.title, amount_fen=body.amount.fen, version=row.version + 1)
+        )
+        if result.rowcount != 1:
+            raise PreconditionFailed("the order changed meanwhile")
+        await uow.commit()
+    public = OrderPublic(id=order_id, title=body.title, amount=body.amount, version=row.version + 1)
+    return json_response(public, headers={"ETag": etag(public.version)})
 
 
 def item_event(key: str, n: int, *, poison: bool = False) -> PendingEvent:
