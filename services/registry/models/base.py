@@ -1,4 +1,4 @@
-"""Tables of the registry service (schema `registry`) and its I/O models."""
+"""The registry's own MetaData (schema `registry`) and its infrastructure tables."""
 
 from __future__ import annotations
 
