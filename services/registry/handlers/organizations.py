@@ -4,7 +4,7 @@ deregistration (注销) and revocation (撤销/吊销)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import uuid6
@@ -90,9 +90,15 @@ def prepare(
         format_findings = codes.check_uscc_format(uscc)
         findings += format_findings
         if not any(not f.warning for f in format_findings):
-            findings += codes.check_uscc_for_registry(uscc, kind=body.kind, region_code=region_code)
+            registry_findings = codes.check_uscc_for_registry(uscc, kind=body.kind, region_code=region_code)
+            findings += registry_findings
             authority = uscc[2:8]
-            outside = actor.role != "admin" and codes.is_known_division(authority) and not actor.acts_on(authority)
+            outside = (
+                actor.role != "admin"
+                and not any(not f.warning for f in registry_findings)
+                and codes.is_known_division(authority)
+                and not actor.acts_on(authority)
+            )
             if outside and not codes.is_historical_division(authority):
                 refusal = Refusal(
                     "uscc.authority_outside_region",
@@ -261,13 +267,17 @@ def representative_row(
 
 
 def schedule_annual_deadline(uow: UnitOfWork, kind: str, started_on: date) -> None:
-    """The sweep after the registry's deadline for the first report this organization owes."""
-    deadline = rules.annual_report_deadline(kind, direct=True, year=started_on.year)
+    """The sweep after the next registry deadline this organization is subject to (years whose
+    deadline passed before it was recorded here are not swept: the register has no data on them)."""
+    day = today(uow)
+    year = max(started_on.year, day.year - 1)
+    deadline = rules.annual_report_deadline(kind, direct=True, year=year)
+    if deadline is not None and deadline < day:
+        year += 1
+        deadline = rules.annual_report_deadline(kind, direct=True, year=year)
     if deadline is not None:
-        from datetime import datetime, time, timedelta
-
         due = datetime.combine(deadline + timedelta(days=1), time(1, 0), SHANGHAI)
-        uow.schedule(ANNUAL_DEADLINE_JOB, f"{started_on.year}:{kind}", due)
+        uow.schedule(ANNUAL_DEADLINE_JOB, f"{year}:{kind}", due)
 
 
 async def representative_warnings(
