@@ -68,6 +68,7 @@ async def write_outbox(
     traceparent = current_traceparent()
     written: list[PendingEvent] = []
     postgres = conn.dialect.name == "postgresql"
+    raw = await _driver_connection(conn) if postgres else None
     for pending in events:
         event = envelope.new_event(
             source=source,
@@ -80,21 +81,27 @@ async def write_outbox(
             causationid=causation_id,
         )
         body = envelope.encode_without_sequence(event)
-        params = {
-            "event_id": event.id,
-            "topic": pending.topic,
-            "key": pending.key,
-            "event_type": pending.type,
-            "body": body,
-            "traceparent": traceparent,
-            "created_at": now,
-        }
-        if postgres:
-            # One round trip: the per-key counter row lock also serializes writers of one key, so
-            # outbox ids of a key increase in sequence order.
-            result = await conn.execute(_pg_insert_sql(schema), params)
-            sequence = int(result.scalar_one())
+        if raw is not None:
+            # Straight to the driver (a prepared statement asyncpg caches): this statement runs for
+            # every event, so SQLAlchemy's per-statement cost is worth skipping. One round trip: the
+            # per-key counter row lock also serializes writers of one key, so outbox ids of a key
+            # increase in sequence order.
+            sequence = int(
+                await raw.fetchval(
+                    _pg_insert_sql(schema), event.id, pending.topic, pending.key, pending.type, body,
+                    traceparent, now,
+                )
+            )
         else:
+            params = {
+                "event_id": event.id,
+                "topic": pending.topic,
+                "key": pending.key,
+                "event_type": pending.type,
+                "body": body,
+                "traceparent": traceparent,
+                "created_at": now,
+            }
             result = await conn.execute(_sqlite_sequence_sql(schema), params)
             sequence = int(result.scalar_one())
             await conn.execute(infra.outbox.insert().values(sequence=sequence, **params))
@@ -105,19 +112,19 @@ async def write_outbox(
 _SQL_CACHE: dict[tuple[str, str | None], Any] = {}
 
 
-def _pg_insert_sql(schema: str | None) -> Any:
-    cached = _SQL_CACHE.get(("pg", schema))
-    if cached is None:
-        cached = text(
-            f"WITH s AS (INSERT INTO {schema}.outbox_sequences (topic, key, last_sequence) "
-            f"VALUES (:topic, :key, 1) ON CONFLICT (topic, key) DO UPDATE "
-            f"SET last_sequence = {schema}.outbox_sequences.last_sequence + 1 RETURNING last_sequence) "
-            f"INSERT INTO {schema}.outbox (event_id, topic, key, sequence, event_type, body, traceparent, created_at) "
-            f"SELECT :event_id, :topic, :key, s.last_sequence, :event_type, :body, :traceparent, :created_at "
-            f"FROM s RETURNING sequence"
-        )
-        _SQL_CACHE[("pg", schema)] = cached
-    return cached
+def _pg_insert_sql(schema: str | None) -> str:
+    return (
+        f"WITH s AS (INSERT INTO {schema}.outbox_sequences (topic, key, last_sequence) "
+        f"VALUES ($2, $3, 1) ON CONFLICT (topic, key) DO UPDATE "
+        f"SET last_sequence = {schema}.outbox_sequences.last_sequence + 1 RETURNING last_sequence) "
+        f"INSERT INTO {schema}.outbox (event_id, topic, key, sequence, event_type, body, traceparent, created_at) "
+        f"SELECT $1, $2, $3, s.last_sequence, $4, $5, $6, $7 FROM s RETURNING sequence"
+    )
+
+
+async def _driver_connection(conn: AsyncConnection) -> Any:
+    fairy = await conn.get_raw_connection()
+    return fairy.driver_connection
 
 
 def _sqlite_sequence_sql(schema: str | None) -> Any:

@@ -126,7 +126,8 @@ class Runtime:
         self.bus: Bus = bus if bus is not None else build_bus(settings)
         self.clock: Clock = clock if clock is not None else build_clock(settings)
         self.telemetry = telemetry or Telemetry(
-            self.service, sample_ratio=settings.trace_sample_ratio, otlp_endpoint=settings.otlp_endpoint
+            self.service, sample_ratio=settings.trace_sample_ratio, otlp_endpoint=settings.otlp_endpoint,
+            enabled=settings.trace_enabled,
         )
         self.metrics = Metrics(self.service)
         self.verifier = verifier or build_verifier(settings)

@@ -134,7 +134,7 @@ class Scheduler:
                 self._wakeup.clear()
 
     async def run_due(self, limit: int = 100) -> int:
-        """Run up to `limit` due jobs; returns how many ran (tests call this directly)."""
+        """Attempt up to `limit` due jobs; returns how many were attempted (tests call this directly)."""
         ran = 0
         while ran < limit:
             outcome = await self._run_one()

@@ -70,6 +70,7 @@ class ServiceSettings(BaseSettings):
 
     # telemetry
     otlp_endpoint: str | None = None
+    trace_enabled: bool = True
     trace_sample_ratio: float = 0.1
 
     # HTTP limits

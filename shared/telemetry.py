@@ -21,7 +21,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -36,10 +36,12 @@ class Telemetry:
         sample_ratio: float = 0.1,
         otlp_endpoint: str | None = None,
         span_processor: SpanProcessor | None = None,
+        enabled: bool = True,
     ) -> None:
+        # Disabled still propagates trace context (spans are non-recording), it just records nothing.
+        sampler = ParentBased(TraceIdRatioBased(sample_ratio)) if enabled else ALWAYS_OFF
         self.provider = TracerProvider(
-            resource=Resource.create({"service.name": f"gongyi-{service}"}),
-            sampler=ParentBased(TraceIdRatioBased(sample_ratio)),
+            resource=Resource.create({"service.name": f"gongyi-{service}"}), sampler=sampler
         )
         if span_processor is not None:
             self.provider.add_span_processor(span_processor)

@@ -77,7 +77,7 @@ class UnitOfWork:
         self._span: trace.Span | None = None
         self.now: datetime = clock.now()
         self.conn: AsyncConnection
-        self.session: AsyncSession
+        self._session = None
 
     async def __aenter__(self) -> UnitOfWork:
         if self._tracer is not None:
@@ -96,15 +96,23 @@ class UnitOfWork:
             await conn.close()
             raise
         self.conn = conn
-        self.session = AsyncSession(bind=conn, expire_on_commit=False, autoflush=True)
+        self._session: AsyncSession | None = None
         return self
+
+    @property
+    def session(self) -> AsyncSession:
+        """The ORM session joined to this transaction, created on first use (hot paths use `conn`)."""
+        if self._session is None:
+            self._session = AsyncSession(bind=self.conn, expire_on_commit=False, autoflush=True)
+        return self._session
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         try:
             if not self._committed:
-                await self.session.close()
+                if self._session is not None:
+                    await self._session.close()
                 await self.conn.rollback()
         finally:
             await self.conn.close()
@@ -149,7 +157,8 @@ class UnitOfWork:
 
     async def commit(self) -> list[PendingEvent]:
         """Write everything staged in one transaction; returns the events with their sequences."""
-        await self.session.flush()
+        if self._session is not None:
+            await self._session.flush()
         written: list[PendingEvent] = []
         if self._events:
             written = await write_outbox(
@@ -167,7 +176,8 @@ class UnitOfWork:
             await write_jobs(self.conn, self.infra, self._jobs, now=self.now)
         await self.conn.commit()
         self._committed = True
-        await self.session.close()
+        if self._session is not None:
+            await self._session.close()
         for callback in self._after_commit:
             callback()
         return written

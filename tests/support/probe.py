@@ -172,10 +172,24 @@ async def apply_item(uow: UnitOfWork, event: CloudEvent) -> None:
     )
 
 
+async def note_job(uow: UnitOfWork, key: str, due_at: Any) -> None:
+    """A scheduled job whose effect is visible: one effect row per run, and an event."""
+    await uow.conn.execute(effects.insert().values(event_id=f"job:{key}:{due_at.isoformat()}", key=key, n=-1,
+                                                   sequence=0))
+    uow.stage(item_event(f"job-{key}", -1))
+
+
+async def failing_job(uow: UnitOfWork, key: str, due_at: Any) -> None:
+    await uow.conn.execute(effects.insert().values(event_id="never", key=key, n=-2, sequence=0))
+    raise RuntimeError(f"job {key} cannot run")
+
+
 def build_runtime(settings: ProbeSettings | None = None, **kwargs: Any) -> Runtime:
     runtime = Runtime(settings or ProbeSettings(), metadata=metadata, migrations=MIGRATIONS,
                       publishes=(TOPIC,), **kwargs)
     runtime.add_consumer("", topics=[TOPIC], handlers={ITEM_CREATED: apply_item})
+    runtime.add_job("probe.note", note_job)
+    runtime.add_job("probe.fail", failing_job)
     return runtime
 
 
