@@ -24,6 +24,7 @@ from gongyi import commands
 from gongyi.system import SERVICES, build_system, service_module, service_settings
 from shared.auth import DEV_ISSUER, load_or_create_dev_key, mint_token
 from shared.dlt import list_dead_letters, redrive
+from shared.logs import configure_logging
 from shared.migrations import migrate
 from shared.runtime import Runtime, build_bus
 from shared.uow import Actor
@@ -67,6 +68,7 @@ def up(
     import uvicorn
 
     os.environ.setdefault("GONGYI_ENV", "development")
+    configure_logging(os.environ.get("GONGYI_LOG_LEVEL", "INFO"))
     data_dir = data_dir.resolve()
     system = build_system(data_dir, env="development")
     key = load_or_create_dev_key(data_dir)
@@ -77,7 +79,7 @@ def up(
         extra = {k: v for k, v in claims.items() if k not in ("role",)}
         token = mint_token(key, issuer=DEV_ISSUER, role=role, ttl=timedelta(days=7), **extra)
         console.print(f"[green]{label}[/green] token: {token}", soft_wrap=True)
-    uvicorn.run(system.app, host=host, port=port, log_level="info", lifespan="on")
+    uvicorn.run(system.app, host=host, port=port, log_config=None, lifespan="on")
 
 
 @app.command()
@@ -92,9 +94,10 @@ def serve(
 
     if role not in ("api", "worker"):
         raise typer.BadParameter("role must be api or worker")
+    configure_logging(os.environ.get("GONGYI_LOG_LEVEL", "INFO"))
     module = service_module(service)
     application = module.create_app(role=role)
-    uvicorn.run(application, host=host, port=port, log_level="info", lifespan="on", access_log=False)
+    uvicorn.run(application, host=host, port=port, log_config=None, lifespan="on", access_log=False)
 
 
 @app.command()

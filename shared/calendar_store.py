@@ -1,9 +1,11 @@
 """The `holiday_calendar` table of a service and the `WorkingCalendar` built from it.
 
 Contract:
-- `CalendarStore.load(uow)` reads the table; when it is empty it is seeded first from
-  chinesecalendar and the repo's `holidays/<year>.yaml` files (a year file replaces the package's
-  knowledge of its year). Domain code receives `store.calendar` (an immutable `WorkingCalendar`).
+- `CalendarStore.load(uow)` reads the table; a writing unit of work first seeds every year the
+  table does not know yet from chinesecalendar and the repo's `holidays/<year>.yaml` files (a year
+  file replaces the package's knowledge of its year), so a year file shipped in a new release
+  reaches existing deployments; years already in the table (possibly loaded by an officer) are kept.
+  Domain code receives `store.calendar` (an immutable `WorkingCalendar`).
 - `put_year(uow, year)` replaces one year (from `PUT /<svc>/v1/admin/calendar/{year}` or
   `gongyi calendar load FILE`) in the caller's transaction and refreshes the in-memory calendar
   after commit. Other processes pick it up on their next `refresh` (every few minutes).
@@ -14,7 +16,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 
 from shared.uow import UnitOfWork
 from shared.workdays import CalendarRow, WorkingCalendar, YearOverrides, calendar_rows, load_year_dir
@@ -33,9 +35,13 @@ class CalendarStore:
 
     async def load(self, uow: UnitOfWork) -> WorkingCalendar:
         table = uow.infra.holiday_calendar
-        count = (await uow.conn.execute(select(func.count()).select_from(table))).scalar_one()
-        if count == 0 and not uow.readonly:
-            await self._write(uow, WorkingCalendar.from_package(self._files()).rows())
+        if not uow.readonly:
+            years = (await uow.conn.execute(select(table.c.day).distinct())).scalars().all()
+            known = {day.year for day in years}
+            shipped = WorkingCalendar.from_package(self._files())
+            missing = sorted(shipped.known_years - known)
+            if missing:
+                await self._write(uow, [row for year in missing for row in calendar_rows(shipped.year(year))])
         rows = (await uow.conn.execute(select(table.c.day, table.c.is_working_day, table.c.name, table.c.source))).all()
         if rows:
             self.calendar = WorkingCalendar.from_rows([tuple(r) for r in rows])

@@ -24,9 +24,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import MetaData
 
-from shared.auth import AuthSettings, TokenVerifier, dev_settings, load_or_create_dev_key
+from shared.auth import AuthSettings, TokenVerifier, dev_settings, is_development_key, load_or_create_dev_key
 from shared.bus.base import Bus
 from shared.calendar_store import CalendarStore
 from shared.clock import Clock, DevClock, SystemClock
@@ -71,6 +72,12 @@ def build_clock(settings: ServiceSettings) -> Clock:
 def build_verifier(settings: ServiceSettings) -> TokenVerifier:
     if settings.env in ("development", "test") and not (settings.jwt_jwks_url or settings.jwt_public_key_pem):
         return TokenVerifier(dev_settings(load_or_create_dev_key(settings.data_dir), issuer=settings.jwt_issuer))
+    if settings.jwt_public_key_pem and settings.env == "production":
+        from cryptography.hazmat.primitives import serialization
+
+        key = serialization.load_pem_public_key(settings.jwt_public_key_pem.encode())
+        if isinstance(key, rsa.RSAPublicKey) and is_development_key(key, settings.data_dir):
+            raise ValueError("production refuses the development signing key of the data dir")
     return TokenVerifier(
         AuthSettings(
             issuer=settings.jwt_issuer,
@@ -126,7 +133,9 @@ class Runtime:
         self.bus: Bus = bus if bus is not None else build_bus(settings)
         self.clock: Clock = clock if clock is not None else build_clock(settings)
         self.telemetry = telemetry or Telemetry(
-            self.service, sample_ratio=settings.trace_sample_ratio, otlp_endpoint=settings.otlp_endpoint,
+            self.service,
+            sample_ratio=settings.trace_sample_ratio,
+            otlp_endpoint=settings.otlp_endpoint,
             enabled=settings.trace_enabled,
         )
         self.metrics = Metrics(self.service)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -90,6 +90,12 @@ class ServiceSettings(BaseSettings):
         service_env = EnvSettingsSource(settings_cls, env_prefix=f"GONGYI_{cls.service.upper()}_")
         shared_env = EnvSettingsSource(settings_cls, env_prefix="GONGYI_")
         return (init_settings, service_env, shared_env, file_secret_settings)
+
+    @field_validator("database_url", "jwt_jwks_url", "jwt_public_key_pem", "otlp_endpoint", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # Compose and Kubernetes pass unset optional variables as empty strings.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _refuse_placeholders_outside_development(self) -> ServiceSettings:

@@ -77,7 +77,7 @@ class UnitOfWork:
         self._span: trace.Span | None = None
         self.now: datetime = clock.now()
         self.conn: AsyncConnection
-        self._session = None
+        self._session: AsyncSession | None = None
 
     async def __aenter__(self) -> UnitOfWork:
         if self._tracer is not None:
@@ -96,7 +96,7 @@ class UnitOfWork:
             await conn.close()
             raise
         self.conn = conn
-        self._session: AsyncSession | None = None
+        self._session = None
         return self
 
     @property
