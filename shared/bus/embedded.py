@@ -24,6 +24,7 @@ import asyncio
 import logging
 import sqlite3
 import struct
+import threading
 import time
 import uuid
 import weakref
@@ -166,7 +167,13 @@ class EmbeddedLog:
 
     async def _connect(self) -> aiosqlite.Connection:
         # isolation_level=None: transactions are begun explicitly with BEGIN IMMEDIATE.
-        db = await aiosqlite.connect(self.db_path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        connecting = aiosqlite.connect(self.db_path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        # aiosqlite's worker thread is not a daemon: a process that ends without stop() would hang
+        # at exit. Dying mid-write is safe: WAL with synchronous=FULL keeps the file consistent.
+        worker = getattr(connecting, "_thread", None)
+        if isinstance(worker, threading.Thread):
+            worker.daemon = True
+        db = await connecting
         await db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         await db.execute("PRAGMA synchronous=FULL")
         return db

@@ -14,7 +14,8 @@ Contract (the port in `shared.bus.base`; EVENTS.md "Delivery guarantees"):
 - Consumers: classic consumer group, static membership (`group_instance_id = member_id`), no
   auto-commit, `auto_offset_reset="earliest"`, commits only with explicit offsets (a bare commit
   during a background rebalance is unsafe: aiokafka #929, #933). A commit the group refuses
-  (partition reassigned, member fenced) raises `CommitFailed`.
+  (partition reassigned, member fenced) raises `CommitFailed`. A static member that stops keeps
+  its partitions until its session times out, unless a member with the same id comes back.
 - `ensure_topics` creates missing topics idempotently with the replication factor, min ISR, no
   unclean leader election, `cleanup.policy=delete` and 30 days' retention, then waits for leaders.
   Brokers never auto-create topics: appending to a missing topic raises `BusUnavailable`.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -104,9 +106,11 @@ class KafkaBus:
         self.request_timeout_ms = request_timeout_ms
         self.replication_factor = replication_factor
         self.min_insync_replicas = min_insync_replicas
+        # Brokers never auto-create topics; this is the count tools use when they name none.
         self.default_partitions = default_partitions
         self._producer: Any = None
         self._producer_lock = asyncio.Lock()
+        self._consumers: weakref.WeakSet[KafkaConsumer] = weakref.WeakSet()
 
     @property
     def timeout_s(self) -> float:
@@ -121,6 +125,8 @@ class KafkaBus:
             log.warning("kafka producer not started yet: %s", exc)
 
     async def stop(self) -> None:
+        for consumer in list(self._consumers):
+            await consumer.stop()
         async with self._producer_lock:
             producer, self._producer = self._producer, None
         if producer is not None:
@@ -222,58 +228,75 @@ class KafkaBus:
 
     async def append_many(self, records: Sequence[OutgoingRecord]) -> list[RecordMetadata | BaseException]:
         producer = await self._ensure_producer()
-        results: list[RecordMetadata | BaseException] = []
-        pending: dict[asyncio.Future[Any], int] = {}
-        refused_keys: set[tuple[str, bytes]] = set()
-        unreachable: BusError | None = None
-        for record in records:
-            key = (record.topic, record.key) if record.key is not None else None
-            if unreachable is not None:
-                results.append(unreachable)
-                continue
-            if key in refused_keys:
-                results.append(BusError(f"not sent: an earlier record of key {record.key!r} was refused"))
-                continue
-            try:
-                sent = producer.send(record.topic, record.value, key=record.key, headers=list(record.headers))
-                pending[await asyncio.wait_for(sent, self.timeout_s)] = len(results)
-                results.append(BusUnavailable("not acknowledged"))
-            except (MessageSizeTooLargeError, RecordTooLargeError) as exc:
-                results.append(RecordTooLarge(str(exc)))
-                if key is not None:
-                    refused_keys.add(key)
-            except (KafkaError, OSError, TimeoutError) as exc:
-                # Metadata for the topic is unavailable: the next record would wait just as long.
-                unreachable = _bus_error(exc)
-                results.append(unreachable)
-        replace = unreachable is not None
-        if pending:
-            done, not_done = await asyncio.wait(pending, timeout=self.timeout_s)
-            replace = replace or bool(not_done)
-            for future in done:
-                failure = asyncio.CancelledError() if future.cancelled() else future.exception()
-                if failure is None:
-                    meta = future.result()
-                    results[pending[future]] = RecordMetadata(meta.topic, meta.partition, meta.offset)
-                else:
-                    results[pending[future]] = _bus_error(failure)
-                    replace = replace or isinstance(failure, _BROKEN_PRODUCER)
-            for future in not_done:
-                results[pending[future]] = BusUnavailable("kafka: no acknowledgement within the timeout")
-        if replace:
+        results, pending, stuck = await self._send_all(producer, records)
+        if pending and await self._await_acks(pending, results):
+            stuck = True
+        if stuck:
             await self._replace_producer(producer)
-            for future in pending:
-                if future.done() and not future.cancelled():
-                    future.exception()  # failed by the replacement; already reported above
         first = results[0] if results else None
         if isinstance(first, BusUnavailable) and all(isinstance(r, BusUnavailable) for r in results):
             raise first
         return results
 
+    async def _send_all(
+        self, producer: Any, records: Sequence[OutgoingRecord]
+    ) -> tuple[list[RecordMetadata | BaseException], dict[asyncio.Future[Any], int], bool]:
+        """Hand every record to the producer (pipelined); returns the results so far, the delivery
+        futures by result index, and whether the producer looks stuck."""
+        results: list[RecordMetadata | BaseException] = []
+        pending: dict[asyncio.Future[Any], int] = {}
+        refused_keys: set[tuple[str, bytes]] = set()
+        try:
+            # One deadline for the whole batch; a send() cut short by it is withdrawn, never sent.
+            async with asyncio.timeout(self.timeout_s):
+                for record in records:
+                    key = (record.topic, record.key) if record.key is not None else None
+                    if key in refused_keys:
+                        results.append(BusError(f"not sent: an earlier record of key {record.key!r} was refused"))
+                        continue
+                    try:
+                        future = await producer.send(record.topic, record.value, key=record.key, headers=record.headers)
+                    except (MessageSizeTooLargeError, RecordTooLargeError) as exc:
+                        results.append(RecordTooLarge(str(exc)))
+                        if key is not None:
+                            refused_keys.add(key)
+                        continue
+                    pending[future] = len(results)
+                    results.append(BusUnavailable("kafka: not acknowledged"))
+        except (KafkaError, OSError, TimeoutError) as exc:
+            # No metadata for the topic (broker down, topic missing) or out of time: every later send
+            # would wait just as long.
+            unreachable = _bus_error(exc)
+            results += [unreachable] * (len(records) - len(results))
+            return results, pending, True
+        return results, pending, False
+
+    async def _await_acks(
+        self, pending: dict[asyncio.Future[Any], int], results: list[RecordMetadata | BaseException]
+    ) -> bool:
+        """Fill in the acknowledged results; True when the producer must be replaced."""
+        done, not_done = await asyncio.wait(pending, timeout=self.timeout_s)
+        stuck = bool(not_done)
+        for future in done:
+            failure = asyncio.CancelledError() if future.cancelled() else future.exception()
+            if failure is None:
+                meta = future.result()
+                results[pending[future]] = RecordMetadata(meta.topic, meta.partition, meta.offset)
+            else:
+                results[pending[future]] = _bus_error(failure)
+                stuck = stuck or isinstance(failure, _BROKEN_PRODUCER)
+        for future in not_done:
+            results[pending[future]] = BusUnavailable("kafka: no acknowledgement within the timeout")
+            # Reported already; whatever the abandoned producer does with it later is not news.
+            future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        return stuck
+
     def consumer(
         self, group: str, topics: Sequence[str], *, member_id: str, session_timeout_ms: int = 10_000
     ) -> KafkaConsumer:
-        return KafkaConsumer(self, group, topics, member_id=member_id, session_timeout_ms=session_timeout_ms)
+        consumer = KafkaConsumer(self, group, topics, member_id=member_id, session_timeout_ms=session_timeout_ms)
+        self._consumers.add(consumer)
+        return consumer
 
     async def read_all(self, topic: str) -> list[Record]:
         tps = [KafkaTopicPartition(topic, p) for p in await self._partitions(topic)]
