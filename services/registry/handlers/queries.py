@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, literal, not_, or_, type_coerce
+from sqlalchemy import Select, String, and_, case, cast, func, literal, not_, or_
 from sqlalchemy.dialects import postgresql
 from sqlmodel import select
 
@@ -74,24 +74,24 @@ def scope_prefixes(principal: Principal, region: str | None) -> str | None:
     raise Forbidden("lists of organizations are for officers, finance, evaluators and admins")
 
 
+def _varchar_array(value: str) -> Any:
+    return cast(postgresql.array([value]), postgresql.ARRAY(String(100)))
+
+
 def name_condition(q: str, dialect: str) -> Any:
     key = names.search_key(q)
     if not key:
         return None
     if dialect == "postgresql" and len(key) <= 2:
         # 1–2 characters (养老, 社工): the GIN-indexed array of characters and bigrams.
-        return ORGS.c.name_grams.op("@>")(
-            type_coerce([key], postgresql.ARRAY(ORGS.c.name_grams.type.mapping["postgresql"].item_type))
-        )
+        return ORGS.c.name_grams.op("@>")(_varchar_array(key))
     # 3+ characters: on PostgreSQL the pg_trgm GIN index answers this LIKE; on SQLite a scan.
     return ORGS.c.name_key.like(f"%{names.escape_like(key)}%", escape="\\")
 
 
 def domain_condition(domain: str, dialect: str) -> Any:
     if dialect == "postgresql":
-        return ORGS.c.service_domains.op("@>")(
-            type_coerce([domain], postgresql.ARRAY(ORGS.c.name_grams.type.mapping["postgresql"].item_type))
-        )
+        return ORGS.c.service_domains.op("@>")(_varchar_array(domain))
     return func.cast(ORGS.c.service_domains, ORGS.c.name.type).like(f'%"{names.escape_like(domain)}"%', escape="\\")
 
 
