@@ -17,6 +17,8 @@ Contract, per record, in this order:
   DLT; other keys flow. `gongyi dlt redrive` releases them in order.
 - Partitions are processed concurrently, each in offset order, so per-key order holds.
 - A watchdog restarts the bus consumer when committed offsets stop advancing while lag grows.
+- While a handler runs, `current_record.get()` is the bus record being applied (its exact value
+  bytes, e.g. for a webhook body that must equal what is on the bus).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -46,6 +49,8 @@ from shared.uow import UnitOfWork
 log = logging.getLogger("gongyi.consumer")
 
 EventHandler = Callable[[UnitOfWork, CloudEvent], Awaitable[None]]
+
+current_record: ContextVar[Record | None] = ContextVar("gongyi_current_record", default=None)
 
 
 class TransientError(Exception):
@@ -289,6 +294,7 @@ class ConsumerRunner:
         consumer.pause([tp])
 
     async def _process(self, record: Record) -> None:
+        current_record.set(record)  # scoped to this partition's task (asyncio.gather copies the context)
         event = envelope.parse(record.value)
         topic = self.logical_topic(record.topic)
         key = record.key.decode() if record.key is not None else event.partitionkey

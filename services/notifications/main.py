@@ -1,18 +1,42 @@
-"""Composition root of the notifications service: `create_app(settings, *, bus=None, clock=None)`."""
+"""Composition root of the notifications service: `build_runtime(settings, **kw)` + `create_app(...)`.
+
+Besides the relay, the consumer and the scheduler every service runs, the notifications worker runs
+the sender (handlers.dispatch) inside its scheduler's passes: `run_due()` runs due jobs, then
+claims and sends due deliveries. Tests drive both with `stack.settle()` and a fixed clock;
+production wakes the scheduler whenever a commit created deliveries.
+"""
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 
 from services.notifications import api
+from services.notifications.consumers import CONSUMES, HANDLED_TYPES
 from services.notifications.events import PUBLISHES
+from services.notifications.handlers import facts
+from services.notifications.handlers.deps import Deps
+from services.notifications.handlers.dispatch import Dispatcher, Senders
+from services.notifications.handlers.fanout import FanOut
+from services.notifications.handlers.notify import Notifier
+from services.notifications.handlers.reminders import Reminders
+from services.notifications.handlers.senders import (
+    EmailSender,
+    LoggingSmsGateway,
+    Resolver,
+    SmsGateway,
+    WebhookSender,
+    system_resolver,
+)
+from services.notifications.handlers.wiring import RESOURCE, Wiring
 from services.notifications.models import NotificationsModel
 from services.notifications.settings import NotificationsSettings
 from shared.app import create_service_app
 from shared.runtime import Runtime
+from shared.scheduler import Recurring, Scheduler
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 TITLE = "Gongyi Notifications"
@@ -20,14 +44,89 @@ DESCRIPTION = "通知 — inbox, email, SMS and signed webhooks for every party"
 Settings = NotificationsSettings
 
 
-def build_runtime(settings: NotificationsSettings | None = None, **kwargs: Any) -> Runtime:
-    runtime = Runtime(
-        settings or NotificationsSettings(),
+class SendingScheduler(Scheduler):
+    """The scheduler whose every pass also runs the sender."""
+
+    def __init__(self, *, dispatcher: Dispatcher, max_sends: int = 2000, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dispatcher = dispatcher
+        self.max_sends = max_sends
+        self._recurring_ready = False
+
+    async def run_due(self, limit: int = 100) -> int:
+        if not self._recurring_ready:
+            await self.ensure_recurring()
+            self._recurring_ready = True
+        ran = await super().run_due(limit)
+        sent = 0
+        while sent < self.max_sends and (n := await self.dispatcher.run_once()) > 0:
+            sent += n
+        return ran + sent
+
+
+class NotificationsRuntime(Runtime):
+    def __init__(self, *args: Any, wiring: Wiring | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.wiring: Wiring | None = wiring
+
+    def build_scheduler(self) -> Scheduler:
+        assert self.wiring is not None
+        return SendingScheduler(
+            dispatcher=self.wiring.dispatcher,
+            infra=self.infra,
+            uow_factory=self.uow,
+            clock_now=self.clock.now,
+            handlers=self._jobs,
+            recurring=self._recurring,
+            poll_interval_s=self.settings.scheduler_poll_interval_s,
+        )
+
+    def wake_sender(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.wake()
+
+
+def build_runtime(
+    settings: NotificationsSettings | None = None,
+    *,
+    sms_gateway: SmsGateway | None = None,
+    resolver: Resolver | None = None,
+    **kwargs: Any,
+) -> Runtime:
+    settings = settings or NotificationsSettings()
+    runtime = NotificationsRuntime(
+        settings,
         metadata=NotificationsModel.metadata,
         migrations=MIGRATIONS,
         publishes=PUBLISHES,
         **kwargs,
     )
+    deps = Deps(
+        settings=settings,
+        cipher=runtime.cipher,
+        calendar=lambda: runtime.calendar.calendar,
+        wake=runtime.wake_sender,
+    )
+    notifier = Notifier(deps)
+    senders = Senders(
+        webhooks=WebhookSender(settings, resolver=resolver or system_resolver),
+        email=EmailSender(settings) if settings.email_enabled else None,
+        sms=(sms_gateway or LoggingSmsGateway()) if settings.sms_gateway != "off" else None,
+    )
+    dispatcher = Dispatcher(
+        deps=deps, notifier=notifier, senders=senders, uow_factory=runtime.uow, now=runtime.clock.now
+    )
+    fan_out = FanOut(deps, notifier)
+    reminders = Reminders(deps, notifier)
+    wiring = Wiring(deps, notifier, senders, dispatcher, fan_out, reminders)
+    runtime.wiring = wiring
+    runtime.resources[RESOURCE] = wiring
+
+    runtime.add_consumer("", topics=CONSUMES, handlers=dict.fromkeys(HANDLED_TYPES, fan_out))
+    for job, handler in reminders.jobs.items():
+        runtime.add_job(job, handler)
+    runtime.add_recurring(Recurring(facts.ANNUAL_REPORT, time(settings.reminder_hour, 0)))
+    runtime.add_recurring(Recurring(facts.DIGEST, time(settings.digest_hour, 0)))
     return runtime
 
 

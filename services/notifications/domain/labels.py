@@ -1,0 +1,156 @@
+"""Words for the enum values events carry (`irregular` → 活动异常名录), per locale.
+
+Unknown values render as they are: a producer may add a value before this table learns it.
+"""
+
+from __future__ import annotations
+
+LABELS: dict[str, dict[str, dict[str, str]]] = {
+    "zh-CN": {
+        "list": {"irregular": "活动异常名录", "serious": "严重违法失信名单"},
+        "result": {
+            "qualified": "合格",
+            "basically_qualified": "基本合格",
+            "unqualified": "不合格",
+            "not_inspected": "未参检",
+        },
+        "report_status": {"on_time": "按时报送", "late": "逾期报送", "not_filed": "未报送"},
+        "penalty": {"warning": "警告", "fine": "罚款", "suspension": "限期停止活动", "licence_revoked": "撤销登记证书"},
+        "removal_reason": {
+            "rectified": "已完成整改",
+            "expired": "列入期满自动移出",
+            "clean_period": "信用修复期满",
+            "deregistered": "已注销",
+            "objection_upheld": "异议成立",
+            "escalated": "转入严重违法失信名单",
+        },
+        "kind": {
+            "social_group": "社会团体",
+            "social_service_agency": "社会服务机构",
+            "foundation": "基金会",
+            "other": "其他社会组织",
+            "community_filed": "社区社会组织",
+        },
+        "category": {
+            "industry_association": "行业协会商会",
+            "science_technology": "科技类",
+            "charity": "公益慈善类",
+            "community_service": "城乡社区服务类",
+        },
+        "recusal": {"upheld": "同意回避", "rejected": "不予回避"},
+        "appeal": {"upheld": "复核理由成立", "rejected": "维持原评估结论"},
+        "reason": {
+            "serious_listing": "列入严重违法失信名单",
+            "failed_inspection": "年检不合格",
+            "basically_qualified_twice": "连续两年年检基本合格",
+            "penalty": "受到行政处罚",
+            "falsified_materials": "提供虚假材料",
+        },
+        "stage": {"midterm": "中期评估", "final": "结项评估"},
+        "call_type": {
+            "venture_philanthropy": "公益创投",
+            "micro_venture": "微公益创投",
+            "service_purchase": "政府购买服务",
+            "award_subsidy": "以奖代补",
+        },
+        "trigger": {
+            "signing": "协议签订后拨付",
+            "midterm_passed": "中期评估通过后拨付",
+            "final_passed": "结项评估通过后拨付",
+        },
+        "channel": {"inbox": "站内信", "email": "电子邮件", "sms": "短信", "webhook": "Webhook"},
+        "recipient_kind": {
+            "org": "社会组织",
+            "officer": "民政工作人员",
+            "evaluator": "评估专家",
+            "finance": "财政",
+            "subscription": "Webhook 订阅",
+            "admin": "管理员",
+        },
+        "funding_source": {
+            "welfare_lottery": "福彩公益金",
+            "central": "中央财政",
+            "provincial": "省级财政",
+            "municipal": "市级财政",
+            "district": "区级财政",
+            "foundation": "基金会/慈善资金",
+            "matching": "配套资金",
+        },
+    },
+    "en": {
+        "list": {"irregular": "irregular-activities list", "serious": "serious violations list"},
+        "result": {
+            "qualified": "qualified",
+            "basically_qualified": "basically qualified",
+            "unqualified": "unqualified",
+            "not_inspected": "not inspected",
+        },
+        "report_status": {"on_time": "filed on time", "late": "filed late", "not_filed": "not filed"},
+        "penalty": {
+            "warning": "warning",
+            "fine": "fine",
+            "suspension": "suspension of activities",
+            "licence_revoked": "licence revoked",
+        },
+        "removal_reason": {
+            "rectified": "rectified",
+            "expired": "listing period ended",
+            "clean_period": "clean period",
+            "deregistered": "deregistered",
+            "objection_upheld": "objection upheld",
+            "escalated": "moved to the serious violations list",
+        },
+        "kind": {
+            "social_group": "social group",
+            "social_service_agency": "social service agency",
+            "foundation": "foundation",
+            "other": "other",
+            "community_filed": "community group",
+        },
+        "category": {
+            "industry_association": "industry association",
+            "science_technology": "science and technology",
+            "charity": "charity",
+            "community_service": "community service",
+        },
+        "recusal": {"upheld": "granted", "rejected": "refused"},
+        "appeal": {"upheld": "upheld", "rejected": "rejected"},
+        "reason": {
+            "serious_listing": "listed as seriously dishonest",
+            "failed_inspection": "failed inspection",
+            "basically_qualified_twice": "basically qualified two years running",
+            "penalty": "penalty",
+            "falsified_materials": "falsified materials",
+        },
+        "stage": {"midterm": "midterm assessment", "final": "final assessment"},
+        "call_type": {
+            "venture_philanthropy": "venture philanthropy",
+            "micro_venture": "micro venture philanthropy",
+            "service_purchase": "government purchase of services",
+            "award_subsidy": "award subsidy",
+        },
+        "trigger": {
+            "signing": "on signing",
+            "midterm_passed": "after the midterm assessment",
+            "final_passed": "after the final assessment",
+        },
+        "channel": {"inbox": "inbox", "email": "email", "sms": "SMS", "webhook": "webhook"},
+        "recipient_kind": {
+            "org": "organization",
+            "officer": "officer",
+            "evaluator": "evaluator",
+            "finance": "finance",
+            "subscription": "webhook subscription",
+            "admin": "administrator",
+        },
+        "funding_source": {
+            "welfare_lottery": "welfare lottery fund",
+            "central": "central budget",
+            "provincial": "provincial budget",
+            "municipal": "municipal budget",
+            "district": "district budget",
+            "foundation": "foundation or charity funds",
+            "matching": "matching funds",
+        },
+    },
+}

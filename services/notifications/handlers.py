@@ -1,3 +1,0 @@
-"""Command handlers (called by api.py) and event handlers (called by the consumer) of notifications."""
-
-from __future__ import annotations
