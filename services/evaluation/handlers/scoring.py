@@ -1,0 +1,392 @@
+"""Score sheets: PUT per evaluator (idempotent, editable until submitted), submission, aggregation.
+
+The PUT is the hot path (hundreds of evaluators at once), so it runs as SQLAlchemy Core statements
+on the SQLModel tables: read the evaluation and the caller's assignment, check recusal, validate
+against the (cached) template, lock and write the sheet, append the history row. Every save and
+submission is kept in `score_history` with the template and rule-set versions in force, so an
+appeal can replay what each evaluator entered and when.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import and_, bindparam, select, update
+
+from services.evaluation import events
+from services.evaluation.domain.bands import BandTable
+from services.evaluation.domain.points import Invalid, RuleBroken, fmt, parse_points
+from services.evaluation.domain.rating import require_status
+from services.evaluation.domain.rulesets import RuleSet
+from services.evaluation.domain.scoring import Aggregate, Sheet, aggregate
+from services.evaluation.domain.templates import Template
+from services.evaluation.handlers.catalog import get_document
+from services.evaluation.handlers.context import Context
+from services.evaluation.handlers.people import RECUSAL_BASIS
+from services.evaluation.models import Assignment, Conflict, Evaluation, ScoreHistory, ScoreSheet
+from shared.auth import Principal
+from shared.problems import Forbidden, NotFound
+from shared.uow import UnitOfWork
+
+EV = Evaluation.__table__  # type: ignore[attr-defined]
+AS = Assignment.__table__  # type: ignore[attr-defined]
+CF = Conflict.__table__  # type: ignore[attr-defined]
+SH = ScoreSheet.__table__  # type: ignore[attr-defined]
+HI = ScoreHistory.__table__  # type: ignore[attr-defined]
+SCORING_STATUSES = ("applied", "scheduled")
+
+
+async def documents_of(ctx: Context, uow: UnitOfWork, ev: Any) -> tuple[Template, RuleSet | None, BandTable | None]:
+    _, template = await get_document(ctx, uow, "template", ev.template_id, ev.template_version)
+    rule_set = bands = None
+    if ev.rule_set_id is not None:
+        _, rule_set = await get_document(ctx, uow, "rule_set", ev.rule_set_id, ev.rule_set_version)
+    if ev.band_table_id is not None:
+        _, bands = await get_document(ctx, uow, "band_table", ev.band_table_id, ev.band_table_version)
+    return template, rule_set, bands
+
+
+async def _scoring_context(uow: UnitOfWork, principal: Principal, evaluation_id: str) -> tuple[Any, Any]:
+    """The evaluation and the caller's assignment; refuses anyone not (or no longer) entitled to score."""
+    if principal.role != "evaluator":
+        raise Forbidden(f"scores are entered by assigned evaluators; the token has {principal.role}")
+    ev = (await uow.conn.execute(select(EV).where(EV.c.id == evaluation_id))).first()
+    if ev is None:
+        raise NotFound(f"no evaluation {evaluation_id}")
+    assignment = (
+        await uow.conn.execute(
+            select(AS.c.status, AS.c.agency_id).where(
+                AS.c.evaluation_id == evaluation_id, AS.c.evaluator_sub == principal.sub
+            )
+        )
+    ).first()
+    if assignment is None:
+        raise NotFound(f"no evaluation {evaluation_id} assigned to this evaluator")
+    if assignment.agency_id != principal.agency_id:
+        raise Forbidden("the assignment belongs to another agency than the token's agency_id")
+    conflict = (
+        await uow.conn.execute(
+            select(CF.c.id, CF.c.reason_code)
+            .where(
+                CF.c.org_id == ev.org_id, CF.c.evaluator_sub == principal.sub, CF.c.status.in_(("effective", "upheld"))
+            )
+            .limit(1)
+        )
+    ).first()
+    if assignment.status == "recused" or conflict is not None:
+        raise RuleBroken(
+            "scores.conflict_of_interest",
+            "this evaluator has a recorded conflict with the organization and has recused"
+            + (f" (conflict {conflict.id}, {conflict.reason_code})" if conflict else ""),
+            RECUSAL_BASIS,
+            status=403,
+        )
+    return ev, assignment
+
+
+def sheet_public(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "evaluation_id": row["evaluation_id"],
+        "evaluator_sub": row["evaluator_sub"],
+        "scores": {k: fmt(v) for k, v in sorted(row["scores"].items())},
+        "comments": dict(row["comments"] or {}),
+        "total": fmt(row["total"]),
+        "status": row["status"],
+        "version": row["version"],
+        "template": {"id": row["template_id"], "version": row["template_version"]},
+        "rule_set": {"id": row["rule_set_id"], "version": row["rule_set_version"]} if row["rule_set_id"] else None,
+        "updated_at": row["updated_at"],
+        "submitted_at": row["submitted_at"],
+    }
+
+
+def _history(uow: UnitOfWork, sheet: Mapping[str, Any], action: str) -> dict[str, Any]:
+    return {
+        "sheet_id": sheet["id"],
+        "evaluation_id": sheet["evaluation_id"],
+        "evaluator_sub": sheet["evaluator_sub"],
+        "sheet_version": sheet["version"],
+        "action": action,
+        "at": uow.now,
+        "scores": sheet["scores"],
+        "comments": sheet["comments"],
+        "total": sheet["total"],
+        "template_id": sheet["template_id"],
+        "template_version": sheet["template_version"],
+        "rule_set_id": sheet["rule_set_id"],
+        "rule_set_version": sheet["rule_set_version"],
+        "request_id": uow.request_id,
+    }
+
+
+async def put_scores(
+    ctx: Context,
+    uow: UnitOfWork,
+    principal: Principal,
+    evaluation_id: str,
+    body: Mapping[str, Any],
+    precondition: Callable[[int | None], None],
+) -> tuple[dict[str, Any], bool]:
+    """Create or replace the caller's sheet; returns (sheet, created). Same content twice changes nothing."""
+    ev, assignment = await _scoring_context(uow, principal, evaluation_id)
+    require_status(ev.status, SCORING_STATUSES, "enter scores")
+    template, rule_set, _ = await documents_of(ctx, uow, ev)
+    comments = dict(body.get("comments") or {})
+    scores = template.validate_scores(body.get("scores") or {}, comments)
+    total = template.total_of(scores, rule_set.cap if rule_set else None)
+    if body.get("total") is not None and parse_points(body["total"], "total") != total:
+        raise Invalid(
+            [
+                {
+                    "field": "total",
+                    "message": f"the scores add up to {fmt(total)} (bonus included, capped), not {body['total']}",
+                }
+            ],
+            rule="scores.total_mismatch",
+        )
+    current = (
+        (
+            await uow.conn.execute(
+                select(SH)
+                .where(SH.c.evaluation_id == evaluation_id, SH.c.evaluator_sub == principal.sub)
+                .with_for_update()
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if current is not None:
+        if current["status"] == "submitted":
+            raise RuleBroken("scores.submitted", "the sheet was submitted; scores can no longer change", status=409)
+        if current["scores"] == scores and (current["comments"] or {}) == comments:
+            return sheet_public(current), False  # an identical retry: idempotent, nothing to record
+        precondition(current["version"])
+        values = {
+            "scores": scores,
+            "comments": comments,
+            "total": total,
+            "version": current["version"] + 1,
+            "updated_at": uow.now,
+        }
+        await uow.conn.execute(update(SH).where(SH.c.id == current["id"]).values(**values))
+        sheet = {**current, **values}
+        created = False
+    else:
+        precondition(None)
+        sheet = {
+            "id": str(uuid.uuid4()),
+            "evaluation_id": evaluation_id,
+            "evaluator_sub": principal.sub,
+            "agency_id": assignment.agency_id,
+            "template_id": ev.template_id,
+            "template_version": ev.template_version,
+            "rule_set_id": ev.rule_set_id,
+            "rule_set_version": ev.rule_set_version,
+            "scores": scores,
+            "comments": comments,
+            "total": total,
+            "status": "draft",
+            "version": 1,
+            "created_at": uow.now,
+            "updated_at": uow.now,
+            "submitted_at": None,
+        }
+        await uow.conn.execute(SH.insert().values(**sheet))
+        created = True
+    await uow.conn.execute(HI.insert().values(**_history(uow, sheet, "saved")))
+    uow.audit(
+        "scores.saved",
+        f"evaluations/{evaluation_id}",
+        {"evaluator_sub": principal.sub, "sheet_version": sheet["version"], "total": fmt(total)},
+    )
+    return sheet_public(sheet), created
+
+
+async def get_sheet(uow: UnitOfWork, evaluation_id: str, evaluator_sub: str) -> dict[str, Any]:
+    row = (
+        (
+            await uow.conn.execute(
+                select(SH).where(SH.c.evaluation_id == evaluation_id, SH.c.evaluator_sub == evaluator_sub)
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound("no score sheet yet")
+    return sheet_public(row)
+
+
+async def submit(ctx: Context, uow: UnitOfWork, principal: Principal, evaluation_id: str) -> dict[str, Any]:
+    ev, _ = await _scoring_context(uow, principal, evaluation_id)
+    sheet = (
+        (
+            await uow.conn.execute(
+                select(SH)
+                .where(SH.c.evaluation_id == evaluation_id, SH.c.evaluator_sub == principal.sub)
+                .with_for_update()
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if sheet is None:
+        raise RuleBroken("scores.missing", "enter scores (PUT …/scores) before submitting", status=409)
+    if sheet["status"] == "submitted":
+        return sheet_public(sheet)
+    require_status(ev.status, SCORING_STATUSES, "submit scores")
+    template, _, _ = await documents_of(ctx, uow, ev)
+    missing = template.missing(sheet["scores"])
+    if missing:
+        raise Invalid(
+            [
+                {"field": f"scores.{code}", "message": f"indicator {code} {template.leaves[code].name} has no score"}
+                for code in missing
+            ],
+            rule="scores.incomplete",
+        )
+    values = {"status": "submitted", "submitted_at": uow.now, "version": sheet["version"] + 1, "updated_at": uow.now}
+    await uow.conn.execute(update(SH).where(SH.c.id == sheet["id"]).values(**values))
+    sheet = {**sheet, **values}
+    await uow.conn.execute(HI.insert().values(**_history(uow, sheet, "submitted")))
+    if ev.purpose == "rating":  # `evaluation.assessment` has no per-evaluator type: its result is `completed`
+        uow.stage(
+            events.rating_event(
+                "scored",
+                org_id=ev.org_id,
+                organization=ev.organization,
+                region_code=ev.region_code,
+                evaluation_id=ev.id,
+                round_id=ev.round_id,
+                evaluator_sub=principal.sub,
+                total=fmt(sheet["total"]),
+            )
+        )
+    uow.audit(
+        "scores.submitted",
+        f"evaluations/{evaluation_id}",
+        {
+            "evaluator_sub": principal.sub,
+            "sheet_version": sheet["version"],
+            "total": fmt(sheet["total"]),
+            "template": [ev.template_id, ev.template_version],
+            "rule_set": [ev.rule_set_id, ev.rule_set_version],
+        },
+    )
+    return sheet_public(sheet)
+
+
+async def sheets_by_evaluation(uow: UnitOfWork, evaluation_ids: list[str]) -> dict[str, tuple[int, list[Sheet]]]:
+    """Per evaluation: how many evaluators are assigned (not recused) and the sheets they submitted."""
+    out: dict[str, tuple[int, list[Sheet]]] = {eid: (0, []) for eid in evaluation_ids}
+    assigned: dict[str, set[str]] = {eid: set() for eid in evaluation_ids}
+    for chunk in range(0, len(evaluation_ids), 500):
+        ids = evaluation_ids[chunk : chunk + 500]
+        for row in await uow.conn.execute(
+            select(AS.c.evaluation_id, AS.c.evaluator_sub).where(AS.c.evaluation_id.in_(ids), AS.c.status == "assigned")
+        ):
+            assigned[row.evaluation_id].add(row.evaluator_sub)
+        rows = await uow.conn.execute(
+            select(SH.c.evaluation_id, SH.c.evaluator_sub, SH.c.scores, SH.c.total)
+            .select_from(
+                SH.join(AS, and_(AS.c.evaluation_id == SH.c.evaluation_id, AS.c.evaluator_sub == SH.c.evaluator_sub))
+            )
+            .where(SH.c.evaluation_id.in_(ids), SH.c.status == "submitted", AS.c.status == "assigned")
+        )
+        for row in rows:
+            out[row.evaluation_id][1].append(Sheet(row.evaluator_sub, row.scores, row.total))
+    return {eid: (len(assigned[eid]), sheets) for eid, (_, sheets) in out.items()}
+
+
+def public_aggregate(agg: Aggregate) -> dict[str, Any]:
+    return {
+        "total": fmt(agg.total),
+        "spread": fmt(agg.spread),
+        "outliers": list(agg.outliers),
+        "evaluators": agg.evaluators,
+        "totals": {sub: fmt(t) for sub, t in sorted(agg.totals.items())},
+        "leaves": {code: {"mean": fmt(a.mean), "spread": fmt(a.spread)} for code, a in sorted(agg.leaves.items())},
+        "proposed_grade": agg.proposed_grade,
+    }
+
+
+async def aggregate_one(ctx: Context, uow: UnitOfWork, ev: Any) -> tuple[Aggregate | None, int, int]:
+    assigned, sheets = (await sheets_by_evaluation(uow, [ev.id]))[ev.id]
+    if not sheets:
+        return None, assigned, 0
+    _, _, bands = await documents_of(ctx, uow, ev)
+    return aggregate(sheets, max_spread=ev.max_spread, bands=bands), assigned, len(sheets)
+
+
+async def propose_round(ctx: Context, uow: UnitOfWork, round_id: str, only: str | None = None) -> dict[str, Any]:
+    """Aggregate every evaluation of the round whose assigned evaluators have all submitted; propose grades."""
+    stmt = select(EV).where(EV.c.round_id == round_id, EV.c.status == "applied")
+    if only is not None:
+        stmt = stmt.where(EV.c.id == only)
+    evs = (await uow.conn.execute(stmt.with_for_update())).all()
+    by_id = await sheets_by_evaluation(uow, [e.id for e in evs])
+    updates: list[dict[str, Any]] = []
+    incomplete = []
+    for ev in evs:
+        assigned, sheets = by_id[ev.id]
+        if assigned == 0 or len(sheets) < assigned:
+            incomplete.append({"evaluation_id": ev.id, "assigned": assigned, "submitted": len(sheets)})
+            continue
+        _, _, bands = await documents_of(ctx, uow, ev)
+        agg = aggregate(sheets, max_spread=ev.max_spread, bands=bands)
+        updates.append(
+            {
+                "b_id": ev.id,
+                "total": agg.total,
+                "spread": agg.spread,
+                "outliers": list(agg.outliers),
+                "proposed_grade": agg.proposed_grade,
+                "status": "proposed",
+                "updated_at": uow.now,
+                "version": ev.version + 1,
+            }
+        )
+        uow.stage(
+            events.rating_event(
+                "proposed",
+                org_id=ev.org_id,
+                organization=ev.organization,
+                region_code=ev.region_code,
+                evaluation_id=ev.id,
+                round_id=ev.round_id,
+                proposed_grade=agg.proposed_grade,
+                total=fmt(agg.total),
+                spread=fmt(agg.spread),
+                outliers=list(agg.outliers),
+            )
+        )
+        uow.audit(
+            "evaluation.proposed",
+            f"evaluations/{ev.id}",
+            {
+                "total": fmt(agg.total),
+                "spread": fmt(agg.spread),
+                "outliers": list(agg.outliers),
+                "proposed_grade": agg.proposed_grade,
+                "totals": {s: fmt(t) for s, t in agg.totals.items()},
+                "band_table": [ev.band_table_id, ev.band_table_version],
+            },
+        )
+    if updates:
+        await uow.conn.execute(
+            update(EV)
+            .where(EV.c.id == bindparam("b_id"))
+            .values(
+                total=bindparam("total"),
+                spread=bindparam("spread"),
+                outliers=bindparam("outliers"),
+                proposed_grade=bindparam("proposed_grade"),
+                status=bindparam("status"),
+                updated_at=bindparam("updated_at"),
+                version=bindparam("version"),
+            ),
+            updates,
+        )
+    return {"proposed": len(updates), "incomplete": incomplete}
