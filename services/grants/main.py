@@ -5,10 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 
-from services.grants import api
+from services.grants import api, consumers
+from services.grants.api.applications import REGISTRY_CLIENT
+from services.grants.api.common import install_error_mapping
 from services.grants.events import PUBLISHES
+from services.grants.handlers import awards, calls, disbursements
 from services.grants.models import GrantsModel
 from services.grants.settings import GrantsSettings
 from shared.app import create_service_app
@@ -22,14 +26,18 @@ DESCRIPTION = (
 Settings = GrantsSettings
 
 
-def build_runtime(settings: GrantsSettings | None = None, **kwargs: Any) -> Runtime:
-    runtime = Runtime(
-        settings or GrantsSettings(),
-        metadata=GrantsModel.metadata,
-        migrations=MIGRATIONS,
-        publishes=PUBLISHES,
-        **kwargs,
-    )
+def build_runtime(
+    settings: GrantsSettings | None = None, *, registry_transport: httpx.AsyncBaseTransport | None = None, **kwargs: Any
+) -> Runtime:
+    """`registry_transport` lets a test answer the registry's standing route without a registry."""
+    settings = settings or GrantsSettings()
+    runtime = Runtime(settings, metadata=GrantsModel.metadata, migrations=MIGRATIONS, publishes=PUBLISHES, **kwargs)
+    runtime.resources[REGISTRY_CLIENT] = httpx.AsyncClient(transport=registry_transport)
+    runtime.add_consumer("", topics=consumers.CONSUMES, handlers=consumers.handlers(lambda: runtime.calendar.calendar))
+    runtime.add_job("call.open", calls.open_call_job)
+    runtime.add_job("call.close", calls.close_call_job)
+    runtime.add_job("award.notice_end", awards.notice_end_job)
+    runtime.add_job("tranche.due", disbursements.tranche_due_job)
     return runtime
 
 
@@ -42,6 +50,8 @@ def create_app(
     **kwargs: Any,
 ) -> FastAPI:
     runtime = runtime or build_runtime(settings, **kwargs)
-    return create_service_app(
+    app = create_service_app(
         runtime, title=TITLE, description=DESCRIPTION, routers=[api.router], role=role, standalone=standalone
     )
+    install_error_mapping(app)
+    return app

@@ -1,0 +1,527 @@
+"""Applications: drafts, submission against the deadline (the hot path, SQLAlchemy Core), withdrawal,
+eligibility answers. One organization sees only its own applications (404 for the others')."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select, update
+
+from services.grants import events
+from services.grants.domain import DomainError
+from services.grants.domain import applications as rules
+from services.grants.domain.applications import BudgetLine, Caps, Funded
+from services.grants.domain.calls import submission_window
+from services.grants.domain.eligibility import screen
+from services.grants.domain.money import money
+from services.grants.domain.money import score_text as _score
+from services.grants.handlers.calls import rules_from
+from services.grants.handlers.common import new_id, sees_region, within
+from services.grants.handlers.standing import SCREENINGS, knows_registry, read_standing, store_screening
+from services.grants.models import Application, Call, ReviewAssignment
+from services.grants.models.io_applications import (
+    ApplicationCreate,
+    ApplicationPublic,
+    ApplicationUpdate,
+    EligibilityPublic,
+    PayeePublic,
+    ReasonPublic,
+)
+from shared.auth import Principal
+from shared.http import Cursor, Money, Page
+from shared.pii import FieldCipher
+from shared.problems import Forbidden, NotFound, PreconditionFailed
+from shared.uow import UnitOfWork
+from shared.workdays import local_date
+
+APPLICATIONS = Application.__table__  # type: ignore[attr-defined]
+CALLS = Call.__table__  # type: ignore[attr-defined]
+ASSIGNMENTS = ReviewAssignment.__table__  # type: ignore[attr-defined]
+_CALL_COLUMNS = (
+    CALLS.c.id,
+    CALLS.c.status,
+    CALLS.c.call_type,
+    CALLS.c.region_code,
+    CALLS.c.opens_at,
+    CALLS.c.closes_at,
+    CALLS.c.min_award_fen,
+    CALLS.c.max_award_fen,
+    CALLS.c.max_grant_bp,
+    CALLS.c.personnel_cap_bp,
+    CALLS.c.eligibility,
+    CALLS.c.rules_version,
+)
+
+
+class StandingUnknown(Exception):
+    """The organization was never seen: the caller fetches the registry's answer and retries."""
+
+    def __init__(self, org_id: str) -> None:
+        super().__init__(org_id)
+        self.org_id = org_id
+
+
+def payee_aad(org_id: str) -> str:
+    return f"payee:{org_id}"
+
+
+def _lines(items: list[dict[str, Any]]) -> list[BudgetLine]:
+    return [BudgetLine(str(i["category"]), int(i["amount_fen"])) for i in items]
+
+
+def _store_lines(body_lines: list[Any]) -> list[dict[str, Any]]:
+    return [{"category": b.category, "amount_fen": b.amount.fen, "description": b.description} for b in body_lines]
+
+
+def _store_prior(items: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "funder": p.funder,
+            "project_title": p.project_title,
+            "amount_fen": p.amount.fen if p.amount else None,
+            "period_start": p.period_start.isoformat() if p.period_start else None,
+            "period_end": p.period_end.isoformat() if p.period_end else None,
+        }
+        for p in items
+    ]
+
+
+def _apply(app: Application, body: ApplicationCreate | ApplicationUpdate, cipher: FieldCipher) -> None:
+    fields = body.model_fields_set
+    if body.project_title is not None:
+        app.project_title = body.project_title
+        app.title_key = rules.title_key(body.project_title)[:200]
+    if body.summary is not None:
+        app.summary = body.summary
+    if "period_start" in fields or isinstance(body, ApplicationCreate):
+        app.period_start = body.period_start
+    if "period_end" in fields or isinstance(body, ApplicationCreate):
+        app.period_end = body.period_end
+    if "requested" in fields or isinstance(body, ApplicationCreate):
+        app.requested_fen = body.requested.fen if body.requested else None
+    if body.budget_lines is not None:
+        app.budget_lines = _store_lines(body.budget_lines)
+        t = rules.totals(_lines(app.budget_lines), app.requested_fen or 0)
+        app.project_budget_fen, app.personnel_fen = t.project_budget_fen, t.personnel_fen
+    if body.prior_funding is not None:
+        app.prior_funding = _store_prior(body.prior_funding)
+    if body.payee is not None:
+        app.payee_account_name = body.payee.account_name
+        app.payee_bank_name = body.payee.bank_name
+        app.payee_account_cipher = cipher.encrypt(body.payee.account_number, associated_data=payee_aad(app.org_id))
+        app.payee_account_last4 = body.payee.account_number[-4:]
+
+
+async def create_draft(
+    uow: UnitOfWork, *, principal: Principal, call_id: str, body: ApplicationCreate, cipher: FieldCipher
+) -> Application:
+    if principal.role != "org" or principal.org_id is None:
+        raise Forbidden("only an organization's users apply")
+    call = await uow.session.get(Call, call_id)
+    if call is None or call.status == "draft":
+        raise NotFound(f"call {call_id} not found")
+    if call.call_type == "award_subsidy":
+        raise DomainError("call.no_application", "award subsidies have no application form", kind="conflict")
+    if call.status not in ("published", "open") or uow.now >= call.closes_at:
+        raise DomainError(
+            "call.closed", f"the call is {call.status if call.status != 'open' else 'closed'}", kind="conflict"
+        )
+    standing = await read_standing(uow, principal.org_id)
+    doc = standing["doc"] if standing else {}
+    app = Application(
+        id=new_id(),
+        call_id=call.id,
+        org_id=principal.org_id,
+        status="draft",
+        organization=doc.get("organization") or {"org_id": principal.org_id},
+        region_code=doc.get("region_code"),
+        project_title=body.project_title,
+        title_key=rules.title_key(body.project_title)[:200],
+        created_by=principal.sub,
+        created_at=uow.now,
+        updated_at=uow.now,
+    )
+    _apply(app, body, cipher)
+    uow.session.add(app)
+    uow.stage(events.application_event("drafted", app.model_dump(), project_title=app.project_title))
+    uow.audit("application.drafted", f"applications/{app.id}", {"call_id": call.id})
+    return app
+
+
+async def own_application(
+    uow: UnitOfWork, principal: Principal, application_id: str, *, lock: bool = False
+) -> Application:
+    app = await uow.session.get(Application, application_id, with_for_update=lock or None)
+    if app is None or principal.role != "org" or principal.org_id != app.org_id:
+        raise NotFound(f"application {application_id} not found")
+    return app
+
+
+async def update_draft(
+    uow: UnitOfWork, *, app: Application, body: ApplicationUpdate, cipher: FieldCipher
+) -> Application:
+    rules.require_status(app.status, ("draft",), "amend")
+    _apply(app, body, cipher)
+    app.version += 1
+    app.updated_at = uow.now
+    uow.audit("application.amended", f"applications/{app.id}", {"fields": sorted(body.model_fields_set)})
+    return app
+
+
+async def visible_application(uow: UnitOfWork, principal: Principal, application_id: str) -> Application:
+    """The applicant, the call's region's officers and finance, and assigned reviewers see it."""
+    app = await uow.session.get(Application, application_id)
+    if app is None:
+        raise NotFound(f"application {application_id} not found")
+    if principal.role == "org":
+        if principal.org_id != app.org_id:
+            raise NotFound(f"application {application_id} not found")
+        return app
+    if principal.role == "evaluator":
+        assigned = (
+            await uow.conn.execute(
+                select(ASSIGNMENTS.c.id).where(
+                    ASSIGNMENTS.c.application_id == app.id, ASSIGNMENTS.c.reviewer_sub == principal.sub
+                )
+            )
+        ).first()
+        if assigned is None or app.status == "draft":
+            raise NotFound(f"application {application_id} not found")
+        return app
+    call = await uow.session.get(Call, app.call_id)
+    if call is None or not sees_region(principal, call.region_code) or app.status == "draft":
+        raise NotFound(f"application {application_id} not found")
+    return app
+
+
+# -- submission: the hot path --------------------------------------------------------------------
+
+
+async def submit(uow: UnitOfWork, *, principal: Principal, application_id: str, version: int | None) -> dict[str, Any]:
+    """Submit a draft: deadline to the second, caps, screening from the read model, two events.
+
+    The receive instant is `uow.now`, read once; a retry after fetching an unknown organization's
+    standing keeps it. Returns the application row as a dict (with its screening).
+    """
+    stmt = select(APPLICATIONS).where(APPLICATIONS.c.id == application_id).with_for_update()
+    row = (await uow.conn.execute(stmt)).first()
+    if row is None or principal.role != "org" or row.org_id != principal.org_id:
+        raise NotFound(f"application {application_id} not found")
+    app = dict(row._mapping)
+    rules.require_status(app["status"], ("draft",), "submit")
+    if version is not None and version != app["version"]:
+        raise PreconditionFailed(f"the draft is at version {app['version']}; reload it and retry")
+    call_row = (await uow.conn.execute(select(*_CALL_COLUMNS).where(CALLS.c.id == app["call_id"]))).first()
+    assert call_row is not None
+    call = dict(call_row._mapping)
+    received_at = uow.now
+    submission_window(call["opens_at"], call["closes_at"], call["status"], received_at)
+    rules.check_complete(app["project_title"], app["period_start"], app["period_end"])
+    caps = Caps(call["min_award_fen"], call["max_award_fen"], call["max_grant_bp"], call["personnel_cap_bp"])
+    totals = rules.check_money(caps, _lines(app["budget_lines"]), app["requested_fen"])
+    standing = await read_standing(uow, app["org_id"])
+    if not knows_registry(standing):
+        raise StandingUnknown(app["org_id"])
+    assert standing is not None
+    doc = standing["doc"]
+    others = (
+        await uow.conn.execute(
+            select(
+                APPLICATIONS.c.id,
+                APPLICATIONS.c.call_id,
+                APPLICATIONS.c.project_title,
+                APPLICATIONS.c.period_start,
+                APPLICATIONS.c.period_end,
+            ).where(
+                APPLICATIONS.c.org_id == app["org_id"],
+                APPLICATIONS.c.status.in_(("submitted", "awarded")),
+                APPLICATIONS.c.id != app["id"],
+            )
+        )
+    ).all()
+    on = local_date(received_at)
+    rule_set = rules_from(call["eligibility"], call["call_type"])
+    answer = screen(
+        rule_set,
+        doc,
+        on=on,
+        call_region=call["region_code"],
+        within=within,
+        other_applications=sum(1 for o in others if o.call_id == app["call_id"]),
+    )
+    warnings = []
+    if rule_set.double_funding_check:
+        warnings = rules.double_funding(
+            app["project_title"],
+            app["period_start"],
+            app["period_end"],
+            [Funded(o.project_title, o.period_start, o.period_end, f"application {o.id}") for o in others],
+            [
+                Funded(p["project_title"], _date(p.get("period_start")), _date(p.get("period_end")), p["funder"])
+                for p in app["prior_funding"]
+            ],
+        )
+    organization = doc.get("organization") or {"org_id": app["org_id"]}
+    screening_id = new_id()
+    app.update(
+        status="submitted",
+        submitted_at=received_at,
+        organization=organization,
+        region_code=doc.get("region_code"),
+        warnings=[w.as_dict() for w in warnings],
+        project_budget_fen=totals.project_budget_fen,
+        personnel_fen=totals.personnel_fen,
+        version=app["version"] + 1,
+        updated_at=received_at,
+        eligible=answer.eligible,
+        screening_id=screening_id,
+    )
+    await uow.conn.execute(
+        update(APPLICATIONS)
+        .where(APPLICATIONS.c.id == app["id"])
+        .values(
+            status="submitted",
+            submitted_at=received_at,
+            organization=organization,
+            region_code=app["region_code"],
+            warnings=app["warnings"],
+            project_budget_fen=totals.project_budget_fen,
+            personnel_fen=totals.personnel_fen,
+            version=app["version"],
+            updated_at=received_at,
+            eligible=answer.eligible,
+            screening_id=screening_id,
+        )
+    )
+    uow.stage(
+        events.application_event(
+            "submitted", app, submitted_at=events.instant(received_at), requested=money(totals.requested_fen)
+        )
+    )
+    ref = {"id": f"call:{call['id']}", "version": call["rules_version"]}
+    await store_screening(
+        uow, app, ref, doc, answer, on=on, rescreen=False, screening_id=screening_id, update_application=False
+    )
+    uow.audit(
+        "application.submitted", f"applications/{app['id']}", {"call_id": call["id"], "screening_id": screening_id}
+    )
+    app["_eligibility"] = {
+        "eligible": answer.eligible,
+        "reasons": [r.as_dict() for r in answer.reasons],
+        "on": on,
+        "screened_at": received_at,
+        "rescreen": False,
+        "rule_set": ref,
+    }
+    return app
+
+
+async def submit_pending(uow: UnitOfWork, *, principal: Principal, application_id: str) -> dict[str, Any]:
+    """Submission when the registry cannot tell who the organization is: accepted (the deadline is
+    the applicant's, not the registry's), screened as soon as its standing arrives."""
+    stmt = select(APPLICATIONS).where(APPLICATIONS.c.id == application_id).with_for_update()
+    row = (await uow.conn.execute(stmt)).first()
+    assert row is not None
+    app = dict(row._mapping)
+    warning = {
+        "rule": "standing.unavailable",
+        "detail": "the organization's standing is not known yet; it is "
+        "screened as soon as the registry's record arrives",
+        "basis": "ARCHITECTURE.md",
+    }
+    app.update(
+        status="submitted",
+        submitted_at=uow.now,
+        eligible=None,
+        warnings=[warning],
+        version=app["version"] + 1,
+        updated_at=uow.now,
+    )
+    await uow.conn.execute(
+        update(APPLICATIONS)
+        .where(APPLICATIONS.c.id == app["id"])
+        .values(
+            status="submitted", submitted_at=uow.now, warnings=[warning], version=app["version"], updated_at=uow.now
+        )
+    )
+    requested = money(app["requested_fen"] or 0)
+    uow.stage(events.application_event("submitted", app, submitted_at=events.instant(uow.now), requested=requested))
+    uow.audit("application.submitted", f"applications/{app['id']}", {"screening": "pending"})
+    return app
+
+
+def _date(value: Any) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else None
+
+
+async def withdraw(uow: UnitOfWork, *, principal: Principal, application_id: str) -> Application:
+    app = await own_application(uow, principal, application_id, lock=True)
+    if app.status == "withdrawn":
+        return app
+    rules.require_status(app.status, ("draft", "submitted"), "withdraw")
+    app.status = "withdrawn"
+    app.withdrawn_at = uow.now
+    app.version += 1
+    app.updated_at = uow.now
+    uow.stage(events.application_event("withdrawn", app.model_dump(), withdrawn_at=events.instant(uow.now)))
+    uow.audit("application.withdrawn", f"applications/{app.id}")
+    return app
+
+
+async def eligibility(uow: UnitOfWork, *, app: Application) -> EligibilityPublic:
+    """Submitted: the latest screening. Draft: what a submission now would be told (not stored)."""
+    if app.status != "draft" and app.screening_id:
+        row = (await uow.conn.execute(select(SCREENINGS).where(SCREENINGS.c.id == app.screening_id))).first()
+        assert row is not None
+        s = row._mapping
+        return EligibilityPublic(
+            application_id=app.id,
+            eligible=s["eligible"],
+            reasons=[ReasonPublic(**r) for r in s["reasons"]],
+            warnings=[ReasonPublic(**w) for w in s["warnings"]],
+            on=s["on_date"],
+            screened_at=s["screened_at"],
+            rescreen=s["rescreen"],
+            rule_set=s["rule_set"],
+            preview=False,
+        )
+    call = await uow.session.get(Call, app.call_id)
+    assert call is not None
+    standing = await read_standing(uow, app.org_id)
+    today = local_date(uow.now)
+    rule_set = {"id": f"call:{call.id}", "version": call.rules_version}
+    if app.status != "draft" or not knows_registry(standing):
+        pending = [ReasonPublic(**w) for w in app.warnings]
+        return EligibilityPublic(
+            application_id=app.id,
+            eligible=None,
+            reasons=[],
+            warnings=pending,
+            on=today,
+            screened_at=None,
+            rescreen=False,
+            rule_set=rule_set,
+            preview=app.status == "draft",
+        )
+    assert standing is not None
+    others = (
+        await uow.conn.execute(
+            select(APPLICATIONS.c.id).where(
+                APPLICATIONS.c.org_id == app.org_id,
+                APPLICATIONS.c.call_id == app.call_id,
+                APPLICATIONS.c.status.in_(("submitted", "awarded")),
+            )
+        )
+    ).all()
+    answer = screen(
+        rules_from(call.eligibility, call.call_type),
+        standing["doc"],
+        on=today,
+        call_region=call.region_code,
+        within=within,
+        other_applications=len(others),
+    )
+    return EligibilityPublic(
+        application_id=app.id,
+        eligible=answer.eligible,
+        reasons=[ReasonPublic(**r.as_dict()) for r in answer.reasons],
+        warnings=[],
+        on=today,
+        screened_at=None,
+        rescreen=False,
+        rule_set=rule_set,
+        preview=True,
+    )
+
+
+async def list_applications(
+    uow: UnitOfWork, *, principal: Principal, call_id: str | None, status: str | None, cursor: str | None, limit: int
+) -> Page[ApplicationPublic]:
+    stmt = select(APPLICATIONS)
+    if principal.role == "org":
+        stmt = stmt.where(APPLICATIONS.c.org_id == principal.org_id)
+    else:
+        if call_id is None:
+            raise Forbidden("officers list the applications of one call: pass call_id")
+        call = await uow.session.get(Call, call_id)
+        if call is None or not sees_region(principal, call.region_code):
+            raise NotFound(f"call {call_id} not found")
+        stmt = stmt.where(APPLICATIONS.c.status != "draft")
+    if call_id:
+        stmt = stmt.where(APPLICATIONS.c.call_id == call_id)
+    if status:
+        stmt = stmt.where(APPLICATIONS.c.status == status)
+    after = Cursor.decode(cursor)
+    if after:
+        stmt = stmt.where(APPLICATIONS.c.id > str(after[0]))
+    rows = [dict(r._mapping) for r in (await uow.conn.execute(stmt.order_by(APPLICATIONS.c.id).limit(limit + 1))).all()]
+    page = rows[:limit]
+    return Page(
+        items=[application_public(r) for r in page],
+        next_cursor=Cursor.encode([page[-1]["id"]]) if len(rows) > limit else None,
+    )
+
+
+def application_public(row: Application | dict[str, Any]) -> ApplicationPublic:
+    a = row.model_dump() if isinstance(row, Application) else row
+    requested = a.get("requested_fen")
+    payee = None
+    if a.get("payee_account_name"):
+        payee = PayeePublic(
+            account_name=a["payee_account_name"],
+            bank_name=a.get("payee_bank_name"),
+            account_number_masked=f"****{a.get('payee_account_last4') or ''}",
+        )
+    eligibility_view = None
+    if "_eligibility" in a:
+        e = a["_eligibility"]
+        eligibility_view = EligibilityPublic(
+            application_id=a["id"],
+            eligible=e["eligible"],
+            reasons=[ReasonPublic(**r) for r in e["reasons"]],
+            warnings=[ReasonPublic(**w) for w in a.get("warnings") or []],
+            on=e["on"],
+            screened_at=e["screened_at"],
+            rescreen=False,
+            rule_set=e["rule_set"],
+            preview=False,
+        )
+    return ApplicationPublic(
+        id=a["id"],
+        call_id=a["call_id"],
+        org_id=a["org_id"],
+        organization=a["organization"],
+        status=a["status"],
+        version=a["version"],
+        project_title=a["project_title"],
+        summary=a.get("summary") or "",
+        period_start=a.get("period_start"),
+        period_end=a.get("period_end"),
+        requested=Money.of_fen(requested) if requested is not None else None,
+        project_budget=Money.of_fen(a.get("project_budget_fen") or 0),
+        self_raised=Money.of_fen((a.get("project_budget_fen") or 0) - (requested or 0)),
+        personnel=Money.of_fen(a.get("personnel_fen") or 0),
+        budget_lines=[
+            {"category": b["category"], "amount": money(b["amount_fen"]), "description": b.get("description")}
+            for b in a.get("budget_lines") or []
+        ],
+        prior_funding=[
+            {
+                **{k: v for k, v in p.items() if k != "amount_fen"},
+                "amount": money(p["amount_fen"]) if p.get("amount_fen") is not None else None,
+            }
+            for p in a.get("prior_funding") or []
+        ],
+        payee=payee,
+        created_at=a["created_at"],
+        submitted_at=a.get("submitted_at"),
+        withdrawn_at=a.get("withdrawn_at"),
+        eligible=a.get("eligible"),
+        eligibility=eligibility_view,
+        warnings=[ReasonPublic(**w) for w in a.get("warnings") or []],
+        review_score=_score(a["review_score"]) if a.get("review_score") is not None else None,
+        reviews=a.get("reviews_count") or 0,
+        roadshow_score=_score(a["roadshow_score"]) if a.get("roadshow_score") is not None else None,
+        rank=a.get("rank"),
+    )
