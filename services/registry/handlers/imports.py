@@ -16,11 +16,12 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import uuid6
 from pydantic import ValidationError
-from sqlalchemy import delete, insert, or_, tuple_
+from sqlalchemy import delete, insert
 from sqlmodel import select
 
 from services.registry import events
@@ -31,9 +32,10 @@ from services.registry.domain.organizations import Actor
 from services.registry.handlers.common import streets_loaded
 from services.registry.handlers.organizations import (
     Prepared,
-    build_rows,
     next_filing_number,
+    org_values,
     prepare,
+    representative_of,
     schedule_annual_deadline,
 )
 from services.registry.models import ImportError_, ImportJob, ImportRow, LegalRepresentative, Organization, Street, io
@@ -476,36 +478,18 @@ async def _import_rows(
     usccs = {p.uscc for _, _, p in candidates if p.uscc}
     filings = {p.filing_number for _, _, p in candidates if p.filing_number}
     keys = {(p.region_code, p.name_key) for _, _, p in candidates}
+    # One indexed look-up per kind of key (an OR of them would scan the table).
+    columns = [ORGS.c[c] for c in ("id", "uscc", "filing_number", "region_code", "name_key", "name", "kind", "status")]
     existing_rows: list[Any] = []
-    conditions = []
-    if usccs:
-        conditions.append(ORGS.c.uscc.in_(usccs))
-    if filings:
-        conditions.append(ORGS.c.filing_number.in_(filings))
-    if keys:
-        conditions.append(
-            tuple_(ORGS.c.region_code, ORGS.c.name_key).in_(list(keys)) & (ORGS.c.status != "deregistered")
-        )
-    if conditions:
-        existing_rows = list(
-            (
-                await uow.conn.execute(
-                    select(
-                        ORGS.c.id,
-                        ORGS.c.uscc,
-                        ORGS.c.filing_number,
-                        ORGS.c.region_code,
-                        ORGS.c.name_key,
-                        ORGS.c.name,
-                        ORGS.c.kind,
-                    ).where(or_(*conditions))
-                )
-            ).all()
-        )
+    lookups = ((ORGS.c.uscc, usccs), (ORGS.c.filing_number, filings), (ORGS.c.name_key, {k for _, k in keys}))
+    for column, values in lookups:
+        if values:
+            found = await uow.conn.execute(select(*columns).where(column.in_(values)))
+            existing_rows += found.all()
     by_code = {r.uscc: r for r in existing_rows if r.uscc}
     by_filing = {r.filing_number: r for r in existing_rows if r.filing_number}
-    by_key = {(r.region_code, r.name_key): r for r in existing_rows}
-    imported: list[tuple[Organization, dict[str, Any] | None]] = []
+    by_key = {(r.region_code, r.name_key): r for r in existing_rows if r.status != "deregistered"}
+    imported: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
     existing = 0
     for number, data, p in candidates:
         same_code = by_code.get(p.uscc) if p.uscc else by_filing.get(p.filing_number) if p.filing_number else None
@@ -547,21 +531,23 @@ async def _import_rows(
             p.filing_number = (
                 await next_filing_number(uow, p.region_code, (p.filed_on or day).year) if write else f"pending-{number}"
             )
-        org, lr = build_rows(p, org_id=org_id, actor=actor, cipher=ctx.cipher, now=uow.now)
+        values = org_values(p, org_id=org_id, actor=actor, cipher=ctx.cipher, now=uow.now)
+        lr = representative_of(p, org_id, ctx.cipher)
         marker = _Marker(org_id, p.uscc, p.filing_number, p.region_code, p.name_key, p.name, p.kind)
         if p.uscc:
             by_code[p.uscc] = marker
         if p.filing_number:
             by_filing[p.filing_number] = marker
         by_key[(p.region_code, p.name_key)] = marker
-        imported.append((org, lr))
+        imported.append((values, lr))
     if write and imported:
-        await uow.conn.execute(insert(ORGS), [_org_values(org) for org, _ in imported])
+        await uow.conn.execute(insert(ORGS), [values for values, _ in imported])
         lrs = [lr for _, lr in imported if lr is not None]
         if lrs:
             await uow.conn.execute(insert(LegalRepresentative.__table__), lrs)  # type: ignore[attr-defined]
         scheduled: set[tuple[str, int]] = set()
-        for org, _ in imported:
+        for values, _ in imported:
+            org = SimpleNamespace(**values)  # the event and audit builders only read attributes
             uow.stage(events.created(org))
             uow.audit(
                 "organization.registered" if org.uscc else "organization.filed",
@@ -584,10 +570,6 @@ class _Marker:
     name_key: str
     name: str
     kind: str
-
-
-def _org_values(org: Organization) -> dict[str, Any]:
-    return {c: getattr(org, c) for c in Organization.__table__.c.keys()}  # noqa: SIM118  # type: ignore[attr-defined]
 
 
 def job_handler(ctx_of: Callable[[], ImportContext]) -> Callable[[UnitOfWork, str, datetime], Any]:

@@ -205,48 +205,53 @@ def new_org_id() -> str:
     return str(uuid6.uuid7())
 
 
-def build_rows(
-    prepared: Prepared, *, org_id: str, actor: Actor, cipher: FieldCipher, now: Any
-) -> tuple[Organization, dict[str, Any] | None]:
+def org_values(prepared: Prepared, *, org_id: str, actor: Actor, cipher: FieldCipher, now: Any) -> dict[str, Any]:
+    """The organization's row as plain values (the import inserts thousands of them at once)."""
     contact = prepared.contact
-    org = Organization(
-        id=org_id,
-        name=prepared.name,
-        name_key=prepared.name_key,
-        name_grams=names.name_grams(prepared.name_key),
-        kind=prepared.kind,
-        status="active",
-        region_code=prepared.region_code,
-        uscc=prepared.uscc,
-        filing_number=prepared.filing_number,
-        registered_on=prepared.registered_on,
-        filed_on=prepared.filed_on,
-        registration_authority=prepared.uscc[2:8] if prepared.uscc else None,
-        filing_authority=(actor.region if actor.role != "admin" else prepared.region_code)
-        if prepared.kind == rules.FILED
-        else None,
-        category=prepared.category,
-        supervising_unit=prepared.supervising_unit,
-        service_domains=prepared.service_domains,
-        address=prepared.address,
-        contact_name=contact.name if contact else None,
-        contact_phone_enc=cipher.encrypt(contact.phone, associated_data=org_id) if contact and contact.phone else None,
-        contact_phone_masked=mask_phone(contact.phone) if contact and contact.phone else None,
-        contact_email=contact.email if contact else None,
-        version=1,
-        created_at=now,
-        updated_at=now,
-    )
-    lr = None
-    if prepared.representative is not None and prepared.id_number is not None:
-        lr = representative_row(
-            org_id,
-            prepared.representative,
-            prepared.id_number,
-            cipher,
-            since=prepared.registered_on or prepared.filed_on,
-        )
-    return org, lr
+    phone = contact.phone if contact else None
+    filing_authority = None
+    if prepared.kind == rules.FILED:
+        filing_authority = actor.region if actor.role != "admin" else prepared.region_code
+    return {
+        "id": org_id,
+        "name": prepared.name,
+        "name_key": prepared.name_key,
+        "name_grams": names.name_grams(prepared.name_key),
+        "kind": prepared.kind,
+        "status": "active",
+        "region_code": prepared.region_code,
+        "uscc": prepared.uscc,
+        "filing_number": prepared.filing_number,
+        "previous_filing_number": None,
+        "registered_on": prepared.registered_on,
+        "filed_on": prepared.filed_on,
+        "upgraded_on": None,
+        "registration_authority": prepared.uscc[2:8] if prepared.uscc else None,
+        "filing_authority": filing_authority,
+        "category": prepared.category,
+        "supervising_unit": prepared.supervising_unit,
+        "service_domains": prepared.service_domains,
+        "address": prepared.address,
+        "contact_name": contact.name if contact else None,
+        "contact_phone_enc": cipher.encrypt(phone, associated_data=org_id) if phone else None,
+        "contact_phone_masked": mask_phone(phone) if phone else None,
+        "contact_email": contact.email if contact else None,
+        "listed_irregular": False,
+        "listed_serious": False,
+        "deregistered_on": None,
+        "revoked_on": None,
+        "status_reason": None,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def representative_of(prepared: Prepared, org_id: str, cipher: FieldCipher) -> dict[str, Any] | None:
+    if prepared.representative is None or prepared.id_number is None:
+        return None
+    since = prepared.registered_on or prepared.filed_on
+    return representative_row(org_id, prepared.representative, prepared.id_number, cipher, since=since)
 
 
 def representative_row(
@@ -329,7 +334,8 @@ async def register_or_file(
     if prepared.kind == rules.FILED:
         assert prepared.filed_on is not None
         prepared.filing_number = await next_filing_number(uow, prepared.region_code, prepared.filed_on.year)
-    org, lr = build_rows(prepared, org_id=org_id, actor=actor, cipher=cipher, now=uow.now)
+    org = Organization(**org_values(prepared, org_id=org_id, actor=actor, cipher=cipher, now=uow.now))
+    lr = representative_of(prepared, org_id, cipher)
     extra = await representative_warnings(uow, cipher, prepared.id_number, org_id)
     uow.session.add(org)
     if lr is not None:
