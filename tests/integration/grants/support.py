@@ -291,6 +291,7 @@ class Grants:
                 return items
 
     async def bus_events(self, topic: str) -> list[dict[str, Any]]:
+        await self.stack.publish()
         records = await self.stack.bus.read_all(self.stack.runtimes["grants"].settings.topic(topic))
         return [orjson.loads(r.value) for r in records]
 
