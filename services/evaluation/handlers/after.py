@@ -55,12 +55,12 @@ async def target_grade(uow: UnitOfWork, org_id: str, day: date) -> Grade | None:
     return (current or grades or [None])[-1]
 
 
-def _rating_event(verb: str, grade: Grade, **data: Any) -> Any:
+def _rating_event(verb: str, row: Grade, /, **data: Any) -> Any:
     return events.rating_event(
         verb,
-        org_id=grade.org_id,
-        organization=grade.organization,
-        region_code=grade.region_code,
+        org_id=row.org_id,
+        organization=row.organization,
+        region_code=row.region_code,
         evaluation_id=None,
         round_id=None,
         **data,
@@ -350,7 +350,7 @@ async def decide_proposal(
         if grade is None or not live:
             raise Conflict("the grade has ended since the proposal was made", code="rating.grade_ended")
         detail = {"proposal_id": proposal.id, "facts": proposal.facts, "officer_reason": reason}
-        effective = max(proposal.effective_on, today(uow))
+        effective = today(uow)  # a confirmed downgrade or revocation takes effect when the officer confirms it
         if proposal.action == "revoke":
             await revoke(
                 ctx, uow, grade, reason=proposal.reason, effective_on=effective, decided_by=principal.sub, detail=detail
