@@ -179,7 +179,7 @@ Check it and retry it from the delivery log.""",
     "reminder.notice_ending": """Public notice ending: {{ org }}
 The public notice of the {% if notice_kind == 'rating' %}rating result{% else %}award{% endif %} of {{ org }} ends at {{ ends_at | when }}.{% if notice_kind == 'rating' %} An appeal must be filed in writing before then.{% endif %}""",
     "reminder.annual_report_due": """Annual report due: {{ org }}
-The {{ report_year }} annual report of {{ org }} is due at the {% if dual_managed %}supervising unit{% else %}registry{% endif %} by {{ deadline | day }}. None is recorded yet; an unfiled report leads to the irregular-activities list.""",
+The {{ report_year }} annual report of {{ org }} is due at the {% if dual_managed %}supervising unit{% else %}registry{% endif %} by {{ deadline | day }}. No report is recorded yet; an unfiled report leads to the irregular-activities list.""",
     "reminder.assessment_due": """Assessment materials due: {{ org }}
 The {{ stage | label('stage') }} materials of the funded project (award {{ award_id }}) are due by {{ due_on | day }}.""",
     "digest.daily": """Daily digest ({{ today | day }}, {{ total }} notifications)

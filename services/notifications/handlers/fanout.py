@@ -8,7 +8,7 @@ not at all, so a redelivered event (same CloudEvent id) finds its inbox row and 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
@@ -43,9 +43,8 @@ class FanOut:
         incoming = Incoming(event)
         await facts.remember(uow, self.deps, incoming)
         region = await resolve_region(uow, incoming)
-        subscriptions = await matching_subscriptions(uow, event.type, region)
-        needs_region = "officers" in ntype.audiences or subscriptions_need_region(subscriptions)
-        if region is None and incoming.text("award_id") and needs_region:
+        subscriptions, undecided = await matching_subscriptions(uow, event.type, region)
+        if region is None and incoming.text("award_id") and (undecided or "officers" in ntype.audiences):
             # A disbursement of an award whose record is applied in another partition right now:
             # the relay published the award first, so it is there when we try again.
             raise TransientError(f"region of award {incoming.text('award_id')} not known yet")
@@ -60,10 +59,6 @@ class FanOut:
             subscriptions=subscriptions,
             region_code=region,
         )
-
-
-def subscriptions_need_region(subscriptions: Sequence[tuple[str, str]]) -> bool:
-    return any(role == "finance" for _id, role in subscriptions)
 
 
 async def resolve_region(uow: UnitOfWork, incoming: Incoming) -> str | None:

@@ -238,21 +238,28 @@ class Notifier:
         return len(inserted)
 
 
-async def matching_subscriptions(uow: UnitOfWork, event_type: str, region_code: str | None) -> list[tuple[str, str]]:
-    """Active subscriptions whose patterns match the type and whose region contains the event's."""
+async def matching_subscriptions(
+    uow: UnitOfWork, event_type: str, region_code: str | None
+) -> tuple[list[tuple[str, str]], bool]:
+    """Active subscriptions whose patterns match the type and whose region contains the event's;
+    and whether a regional subscription matched the type but the event's region is unknown."""
     s = table(Subscription)
     rows = await uow.conn.execute(
         select(s.c.id, s.c.event_types, s.c.region_code, s.c.owner_role).where(s.c.status == "active")
     )
     out: list[tuple[str, str]] = []
+    undecided = False
     for row in rows:
         if not any(catalogue.matches(p, event_type) for p in row.event_types or ()):
             continue
         if row.region_code:
+            if not region_code:
+                undecided = True
+                continue
             try:
-                if not region_code or not lies_within(region_code, row.region_code):
+                if not lies_within(region_code, row.region_code):
                     continue
             except InvalidRegionCode:
                 continue
         out.append((row.id, row.owner_role))
-    return out
+    return out, undecided

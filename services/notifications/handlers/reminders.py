@@ -9,7 +9,7 @@ the new deadline is already scheduled.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -54,7 +54,7 @@ class Reminders:
             facts.DIGEST: self.digest,
         }
 
-    def _working_day(self, day: Any) -> bool:
+    def _working_day(self, day: date) -> bool:
         try:
             return bool(self.deps.calendar().is_working_day(day))
         except CalendarYearUnknown:
