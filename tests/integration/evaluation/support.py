@@ -36,6 +36,7 @@ class Facts:
     async def emit(self, topic: str, service: str, aggregate: str, verb: str, subject_key: str, data: dict[str, Any],
                    *, at: datetime | None = None) -> str:
         runtime = self.stack.runtimes["evaluation"]
+        await self.stack.start_workers()  # creates the topics (Kafka never auto-creates them)
         self.sequences[(topic, subject_key)] += 1
         event = new_event(source=f"urn:gongyi:test:{service}", type_=event_type(service, aggregate, verb),
                           subject=f"{aggregate}s/{subject_key}", key=subject_key, data=data,
