@@ -183,6 +183,8 @@ async def fetch_registry_standing(
 
 
 async def rescreen_open_applications(uow: UnitOfWork, org_id: str, doc: dict[str, Any]) -> int:
+    if doc.get("status") is None:
+        return 0  # only grades known so far: wait for the registry's record
     rows = (
         await uow.conn.execute(
             select(APPLICATIONS)
