@@ -216,10 +216,13 @@ class Reminders:
         ntype = catalogue.TYPES[facts.DIGEST]
         limit = self.deps.settings.digest_max_items
         for row in list(subscribers):
-            since = row.last_digest_at or max(row.created_at, uow.now - timedelta(days=1))
-            base = select(i.c.title, i.c.created_at).where(
-                i.c.recipient_sub == row.sub, i.c.created_at > since, i.c.mandatory.is_(False)
+            # Since the last digest (strictly: those items went out then), else since joining.
+            since = (
+                i.c.created_at > row.last_digest_at
+                if row.last_digest_at is not None
+                else i.c.created_at >= max(row.created_at, uow.now - timedelta(days=1))
             )
+            base = select(i.c.title, i.c.created_at).where(i.c.recipient_sub == row.sub, since, i.c.mandatory.is_(False))
             items = list(await uow.conn.execute(base.order_by(i.c.id).limit(limit)))
             await uow.conn.execute(update(r).where(r.c.sub == row.sub).values(last_digest_at=uow.now))
             if not items:
