@@ -256,7 +256,6 @@ def _release(
                 "transactions": [
                     {
                         "id": data["payment_instruction_id"],
-                        "source": call.budget_line,
                         "date": data["paid_at"],
                         "value": value,
                         "payer": {"id": funder["id"], "name": funder["name"]},
