@@ -222,7 +222,9 @@ class Reminders:
                 if row.last_digest_at is not None
                 else i.c.created_at >= max(row.created_at, uow.now - timedelta(days=1))
             )
-            base = select(i.c.title, i.c.created_at).where(i.c.recipient_sub == row.sub, since, i.c.mandatory.is_(False))
+            base = select(i.c.title, i.c.created_at).where(
+                i.c.recipient_sub == row.sub, since, i.c.mandatory.is_(False)
+            )
             items = list(await uow.conn.execute(base.order_by(i.c.id).limit(limit)))
             await uow.conn.execute(update(r).where(r.c.sub == row.sub).values(last_digest_at=uow.now))
             if not items:
