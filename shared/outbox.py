@@ -69,6 +69,8 @@ async def write_outbox(
     written: list[PendingEvent] = []
     postgres = conn.dialect.name == "postgresql"
     raw = await _driver_connection(conn) if postgres else None
+    if raw is not None and len(events) >= BATCH_THRESHOLD:
+        return await _write_pg_batch(raw, schema, events, source, now, correlation_id, causation_id, traceparent)
     for pending in events:
         event = envelope.new_event(
             source=source,
@@ -110,6 +112,61 @@ async def write_outbox(
 
 
 _SQL_CACHE: dict[tuple[str, str | None], Any] = {}
+# From this many staged events on (bulk imports), PostgreSQL gets them in one statement.
+BATCH_THRESHOLD = 16
+
+
+async def _write_pg_batch(
+    raw: Any,
+    schema: str | None,
+    events: Sequence[PendingEvent],
+    source: str,
+    now: datetime,
+    correlation_id: str | None,
+    causation_id: str | None,
+    traceparent: str | None,
+) -> list[PendingEvent]:
+    """Many events in one round trip, with exactly the per-key sequences and outbox order the
+    one-by-one path gives: staged order within a key, counters locked in (topic, key) order."""
+    built = [
+        envelope.new_event(
+            source=source, type_=p.type, subject=p.subject, key=p.key, data=p.data, time=now,
+            correlationid=correlation_id, causationid=causation_id,
+        )
+        for p in events
+    ]
+    rows = await raw.fetch(
+        _pg_batch_sql(schema),
+        [e.id for e in built],
+        [p.topic for p in events],
+        [p.key for p in events],
+        [p.type for p in events],
+        [envelope.encode_without_sequence(e) for e in built],
+        traceparent,
+        now,
+    )
+    sequences = {row["event_id"]: int(row["sequence"]) for row in rows}
+    return [replace(p, event_id=e.id, sequence=sequences[e.id]) for p, e in zip(events, built, strict=True)]
+
+
+def _pg_batch_sql(schema: str | None) -> str:
+    return (
+        "WITH input AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[]) "
+        "WITH ORDINALITY AS t(event_id, topic, key, event_type, body, ord)), "
+        "counts AS (SELECT topic, key, count(*) AS n FROM input GROUP BY topic, key), "
+        f"s AS (INSERT INTO {schema}.outbox_sequences AS q (topic, key, last_sequence) "
+        "SELECT topic, key, n FROM counts ORDER BY topic, key "
+        "ON CONFLICT (topic, key) DO UPDATE SET last_sequence = q.last_sequence + EXCLUDED.last_sequence "
+        "RETURNING q.topic, q.key, q.last_sequence), "
+        "numbered AS (SELECT i.event_id, i.topic, i.key, i.event_type, i.body, i.ord, "
+        "s.last_sequence - count(*) OVER w + row_number() OVER w AS sequence "
+        "FROM input i JOIN s ON s.topic = i.topic AND s.key = i.key "
+        "WINDOW w AS (PARTITION BY i.topic, i.key ORDER BY i.ord "
+        "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) "
+        f"INSERT INTO {schema}.outbox (event_id, topic, key, sequence, event_type, body, traceparent, created_at) "
+        "SELECT event_id, topic, key, sequence, event_type, body, $6, $7 FROM numbered ORDER BY ord "
+        "RETURNING event_id, sequence"
+    )
 
 
 def _pg_insert_sql(schema: str | None) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 import uuid6
 from pydantic import ValidationError
-from sqlalchemy import delete, insert
+from sqlalchemy import bindparam, delete, insert
 from sqlmodel import select
 
 from services.registry import events
@@ -484,7 +484,10 @@ async def _import_rows(
     lookups = ((ORGS.c.uscc, usccs), (ORGS.c.filing_number, filings), (ORGS.c.name_key, {k for _, k in keys}))
     for column, values in lookups:
         if values:
-            found = await uow.conn.execute(select(*columns).where(column.in_(values)))
+            # Literal values: a cached generic plan for 1,000 parameters chose a sequential scan
+            # once the table had grown (seconds per chunk); a literal list is planned as it is.
+            wanted = bindparam("wanted", expanding=True, literal_execute=True)
+            found = await uow.conn.execute(select(*columns).where(column.in_(wanted)), {"wanted": sorted(values)})
             existing_rows += found.all()
     by_code = {r.uscc: r for r in existing_rows if r.uscc}
     by_filing = {r.filing_number: r for r in existing_rows if r.filing_number}
