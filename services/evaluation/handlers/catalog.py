@@ -98,8 +98,15 @@ async def load_presets(uow: UnitOfWork, root: Path = PRESETS) -> int:
 async def get_document(
     ctx: Context, uow: UnitOfWork, kind: str, doc_id: str, version: int | None = None, *, on: date | None = None
 ) -> tuple[CatalogDocument, Any]:
-    """The row and its parsed form: the given version, or the one in force on `on`."""
+    """The row and its parsed form: the given version, or the one in force on `on`.
+
+    A `{kind, id, version}` never changes once written, so both are cached per runtime: the hot
+    paths (every score PUT) do not reload templates.
+    """
     if version is not None:
+        cached = ctx.documents.get((kind, doc_id, version))
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
         row = await uow.session.get(CatalogDocument, (kind, doc_id, version))
     else:
         stmt = select(CatalogDocument).where(CatalogDocument.kind == kind, CatalogDocument.id == doc_id)  # type: ignore[arg-type]
@@ -110,10 +117,11 @@ async def get_document(
     if row is None:
         raise NotFound(f"no {LABELS[kind]} {doc_id}" + (f" version {version}" if version is not None else ""))
     key = (kind, row.id, row.version)
-    parsed = ctx.documents.get(key)
-    if parsed is None:
-        parsed = ctx.documents[key] = PARSERS[kind](row.document)
-    return row, parsed
+    cached = ctx.documents.get(key)
+    if cached is None:
+        uow.session.expunge(row)
+        cached = ctx.documents[key] = (row, PARSERS[kind](row.document))
+    return cached  # type: ignore[no-any-return]
 
 
 def _merge(base: Any, changes: Any) -> Any:
@@ -180,6 +188,6 @@ async def create_document(
     )
     uow.session.add(row)
     key = (kind, doc_id, row.version)
-    uow.after_commit(lambda: ctx.documents.__setitem__(key, parsed))
+    uow.after_commit(lambda: ctx.documents.__setitem__(key, (row, parsed)))
     uow.audit(f"{kind}.created", f"{kind}s/{doc_id}@{row.version}", {"copy_of": copy_of})
     return row

@@ -49,41 +49,62 @@ async def documents_of(ctx: Context, uow: UnitOfWork, ev: Any) -> tuple[Template
 
 
 async def _scoring_context(uow: UnitOfWork, principal: Principal, evaluation_id: str) -> tuple[Any, Any]:
-    """The evaluation and the caller's assignment; refuses anyone not (or no longer) entitled to score."""
+    """The evaluation and the caller's assignment; refuses anyone not (or no longer) entitled to score.
+
+    One round trip: the evaluation, the caller's assignment and any recorded conflict with the organization.
+    """
     if principal.role != "evaluator":
         raise Forbidden(f"scores are entered by assigned evaluators; the token has {principal.role}")
-    ev = (await uow.conn.execute(select(EV).where(EV.c.id == evaluation_id))).first()
-    if ev is None:
-        raise NotFound(f"no evaluation {evaluation_id}")
-    assignment = (
-        await uow.conn.execute(
-            select(AS.c.status, AS.c.agency_id).where(
-                AS.c.evaluation_id == evaluation_id, AS.c.evaluator_sub == principal.sub
-            )
-        )
-    ).first()
-    if assignment is None:
-        raise NotFound(f"no evaluation {evaluation_id} assigned to this evaluator")
-    if assignment.agency_id != principal.agency_id:
-        raise Forbidden("the assignment belongs to another agency than the token's agency_id")
     conflict = (
-        await uow.conn.execute(
-            select(CF.c.id, CF.c.reason_code)
-            .where(
-                CF.c.org_id == ev.org_id, CF.c.evaluator_sub == principal.sub, CF.c.status.in_(("effective", "upheld"))
-            )
-            .limit(1)
+        select(CF.c.id)
+        .where(
+            CF.c.org_id == EV.c.org_id, CF.c.evaluator_sub == principal.sub, CF.c.status.in_(("effective", "upheld"))
         )
-    ).first()
-    if assignment.status == "recused" or conflict is not None:
+        .limit(1)
+        .scalar_subquery()
+    )
+    stmt = (
+        select(
+            *(EV.c[name] for name in _EV_COLUMNS),
+            AS.c.status.label("assignment_status"),
+            AS.c.agency_id.label("assignment_agency"),
+            conflict.label("conflict_id"),
+        )
+        .select_from(EV.outerjoin(AS, and_(AS.c.evaluation_id == EV.c.id, AS.c.evaluator_sub == principal.sub)))
+        .where(EV.c.id == evaluation_id)
+    )
+    ev = (await uow.conn.execute(stmt)).first()
+    if ev is None or ev.assignment_status is None:
+        raise NotFound(f"no evaluation {evaluation_id} assigned to this evaluator")
+    if ev.assignment_agency != principal.agency_id:
+        raise Forbidden("the assignment belongs to another agency than the token's agency_id")
+    if ev.assignment_status == "recused" or ev.conflict_id is not None:
         raise RuleBroken(
             "scores.conflict_of_interest",
             "this evaluator has a recorded conflict with the organization and has recused"
-            + (f" (conflict {conflict.id}, {conflict.reason_code})" if conflict else ""),
+            + (f" (conflict {ev.conflict_id})" if ev.conflict_id else ""),
             RECUSAL_BASIS,
             status=403,
         )
-    return ev, assignment
+    return ev, ev
+
+
+_EV_COLUMNS = (
+    "id",
+    "purpose",
+    "round_id",
+    "org_id",
+    "organization",
+    "region_code",
+    "status",
+    "template_id",
+    "template_version",
+    "rule_set_id",
+    "rule_set_version",
+    "band_table_id",
+    "band_table_version",
+    "award_id",
+)
 
 
 def sheet_public(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -179,7 +200,7 @@ async def put_scores(
             "id": str(uuid.uuid4()),
             "evaluation_id": evaluation_id,
             "evaluator_sub": principal.sub,
-            "agency_id": assignment.agency_id,
+            "agency_id": assignment.assignment_agency,
             "template_id": ev.template_id,
             "template_version": ev.template_version,
             "rule_set_id": ev.rule_set_id,

@@ -25,17 +25,31 @@ async def test_an_agreement_schedules_assessments_that_complete_with_pass_or_fai
     facts, api = Facts(stack), Api(stack)
     org = await facts.register(kind="social_service_agency")
     award_id = str(uuid.uuid4())
-    await facts.agreement_signed(org, award_id=award_id, template_id="project-assessment-example",
-                                 pass_threshold="60", midterm_due="2026-09-30", final_due="2027-03-31")
+    await facts.agreement_signed(
+        org,
+        award_id=award_id,
+        template_id="project-assessment-example",
+        pass_threshold="60",
+        midterm_due="2026-09-30",
+        final_due="2027-03-31",
+    )
     await stack.settle()
     # a redelivered agreement changes nothing (inbox) and a second agreement event schedules nothing twice
-    await facts.agreement_signed(org, award_id=award_id, template_id="project-assessment-example",
-                                 pass_threshold="60", midterm_due="2026-09-30", final_due="2027-03-31")
+    await facts.agreement_signed(
+        org,
+        award_id=award_id,
+        template_id="project-assessment-example",
+        pass_threshold="60",
+        midterm_due="2026-09-30",
+        final_due="2027-03-31",
+    )
     await stack.settle()
 
     scheduled = [e for e in await assessment_events(stack) if e["type"].endswith(".scheduled.v1")]
     assert [(e["data"]["stage"], e["data"]["due_on"]) for e in scheduled] == [
-        ("midterm", "2026-09-30"), ("final", "2027-03-31")]
+        ("midterm", "2026-09-30"),
+        ("final", "2027-03-31"),
+    ]
     assert {e["partitionkey"] for e in scheduled} == {award_id}
     listed = (await api.c.get(f"/evaluation/v1/project-assessments?award_id={award_id}", headers=api.officer)).json()
     by_stage = {a["stage"]: a for a in listed["items"]}
@@ -69,18 +83,36 @@ async def test_an_agreement_schedules_assessments_that_complete_with_pass_or_fai
 
     completed = [e["data"] for e in await assessment_events(stack) if e["type"].endswith(".completed.v1")]
     assert completed == [
-        {"award_id": award_id, "assessment_id": midterm, "call_id": completed[0]["call_id"], "org_id": org["org_id"],
-         "stage": "midterm", "score": "84.00", "pass_threshold": "60.00", "passed": True,
-         "completed_on": "2026-03-02"},
-        {"award_id": award_id, "assessment_id": final, "call_id": completed[0]["call_id"], "org_id": org["org_id"],
-         "stage": "final", "score": "57.50", "pass_threshold": "60.00", "passed": False,
-         "completed_on": "2026-03-02"},
+        {
+            "award_id": award_id,
+            "assessment_id": midterm,
+            "call_id": completed[0]["call_id"],
+            "org_id": org["org_id"],
+            "stage": "midterm",
+            "score": "84.00",
+            "pass_threshold": "60.00",
+            "passed": True,
+            "completed_on": "2026-03-02",
+        },
+        {
+            "award_id": award_id,
+            "assessment_id": final,
+            "call_id": completed[0]["call_id"],
+            "org_id": org["org_id"],
+            "stage": "final",
+            "score": "57.50",
+            "pass_threshold": "60.00",
+            "passed": False,
+            "completed_on": "2026-03-02",
+        },
     ]
-    org_view = await api.c.get(f"/evaluation/v1/project-assessments/{final}",
-                               headers=stack.auth("org", org_id=org["org_id"]))
+    org_view = await api.c.get(
+        f"/evaluation/v1/project-assessments/{final}", headers=stack.auth("org", org_id=org["org_id"])
+    )
     assert org_view.status_code == 200 and org_view.json()["passed"] is False
-    other_org = await api.c.get(f"/evaluation/v1/project-assessments/{final}",
-                                headers=stack.auth("org", org_id=str(uuid.uuid4())))
+    other_org = await api.c.get(
+        f"/evaluation/v1/project-assessments/{final}", headers=stack.auth("org", org_id=str(uuid.uuid4()))
+    )
     assert other_org.status_code == 404
 
 
@@ -89,8 +121,14 @@ async def test_an_agreement_naming_an_unknown_template_is_dead_lettered(stack_fa
     facts = Facts(stack)
     org = await facts.register()
     award_id = str(uuid.uuid4())
-    await facts.agreement_signed(org, award_id=award_id, template_id="no-such-template", pass_threshold=60,
-                                 midterm_due=None, final_due="2027-03-31")
+    await facts.agreement_signed(
+        org,
+        award_id=award_id,
+        template_id="no-such-template",
+        pass_threshold=60,
+        midterm_due=None,
+        final_due="2027-03-31",
+    )
     await stack.settle()
     dlt = await stack.bus.read_all(stack.runtimes["evaluation"].settings.topic("grants.award") + ".dlt")
     assert len(dlt) == 1 and dlt[0].key == award_id.encode()

@@ -65,14 +65,24 @@ async def test_round_to_published_4a_and_revocation_on_serious_listing(stack_fac
     assert agg == {"proposed": 1, "incomplete": []}
     ev = (await api.c.get(f"/evaluation/v1/evaluations/{ev['id']}", headers=api.officer)).json()
     assert (ev["status"], ev["total"], ev["spread"], ev["proposed_grade"], ev["outliers"]) == (
-        "proposed", "920.00", "20.00", "4A", [])
+        "proposed",
+        "920.00",
+        "20.00",
+        "4A",
+        [],
+    )
 
     # the committee needs two thirds present and a majority of all members
-    short = await api.post(f"/evaluations/{ev['id']}/decision",
-                           {"quorum": {"members": 9, "present": 5, "in_favour": 5}}, api.officer)
+    short = await api.post(
+        f"/evaluations/{ev['id']}/decision", {"quorum": {"members": 9, "present": 5, "in_favour": 5}}, api.officer
+    )
     assert short.status_code == 422 and short.json()["rule"] == "decision.quorum"
-    decided = await api.post(f"/evaluations/{ev['id']}/decision",
-                             {"quorum": {"members": 9, "present": 7, "in_favour": 6}}, api.officer, status=200)
+    decided = await api.post(
+        f"/evaluations/{ev['id']}/decision",
+        {"quorum": {"members": 9, "present": 7, "in_favour": 6}},
+        api.officer,
+        status=200,
+    )
     ev = decided.json()
     assert ev["status"] == "noticed" and ev["decided_grade"] == "4A" and ev["decided_on"] == "2026-03-02"
     # 5 working days from the next working day after Monday 2026-03-02: ends at 24:00 on Monday 2026-03-09
@@ -90,18 +100,38 @@ async def test_round_to_published_4a_and_revocation_on_serious_listing(stack_fac
     assert ev["status"] == "published" and ev["announced_on"] == "2026-03-10"
     rating = (await api.c.get(f"/evaluation/v1/organizations/{org['org_id']}/rating", headers=org_token)).json()
     assert rating["current_grade"]["grade"] == "4A"
-    assert (rating["current_grade"]["valid_from"], rating["current_grade"]["valid_until"]) == ("2026-03-02", "2031-03-01")
+    assert (rating["current_grade"]["valid_from"], rating["current_grade"]["valid_until"]) == (
+        "2026-03-02",
+        "2031-03-01",
+    )
 
     events = await bus_events(stack, "evaluation.rating")
     assert [e["type"].split(".")[-2] for e in events] == [
-        "applied", "assigned", "assigned", "assigned", "scored", "scored", "scored", "proposed",
-        "publicly_noticed", "published"]
+        "applied",
+        "assigned",
+        "assigned",
+        "assigned",
+        "scored",
+        "scored",
+        "scored",
+        "proposed",
+        "publicly_noticed",
+        "published",
+    ]
     published = of_type(events, "published")[0]["data"]
     assert published == {
-        "org_id": org["org_id"], "organization": org["organization"], "region_code": "440111",
-        "evaluation_id": ev["id"], "round_id": rnd["id"], "grade": "4A", "decided_on": "2026-03-02",
-        "announced_on": "2026-03-10", "valid_from": "2026-03-02", "valid_until": "2031-03-01",
-        "rule_set": {"id": "national-2011", "version": 1}}
+        "org_id": org["org_id"],
+        "organization": org["organization"],
+        "region_code": "440111",
+        "evaluation_id": ev["id"],
+        "round_id": rnd["id"],
+        "grade": "4A",
+        "decided_on": "2026-03-02",
+        "announced_on": "2026-03-10",
+        "valid_from": "2026-03-02",
+        "valid_until": "2031-03-01",
+        "rule_set": {"id": "national-2011", "version": 1},
+    }
     assert {e["partitionkey"] for e in events} == {org["org_id"]}
     assert [int(e["sequence"]) for e in events] == list(range(1, 11))
 
@@ -109,7 +139,10 @@ async def test_round_to_published_4a_and_revocation_on_serious_listing(stack_fac
     history = (await api.c.get(f"/evaluation/v1/evaluations/{ev['id']}/history", headers=api.officer)).json()
     entries = history["score_history"]
     assert [(h["action"], h["sheet_version"]) for h in entries if h["evaluator_sub"] == evaluators[0]["sub"]] == [
-        ("saved", 1), ("saved", 2), ("submitted", 3)]
+        ("saved", 1),
+        ("saved", 2),
+        ("submitted", 3),
+    ]
     assert {(h["template"]["id"], h["rule_set"]["id"]) for h in entries} == {("social-group-example", "national-2011")}
     assert entries[0]["scores"]["A1"] == "27.00"
     assert [d["kind"] for d in history["decisions"]] == ["committee"]
@@ -123,12 +156,19 @@ async def test_round_to_published_4a_and_revocation_on_serious_listing(stack_fac
     revoked = of_type(await bus_events(stack, "evaluation.rating"), "revoked")
     assert len(revoked) == 1
     assert revoked[0]["data"] == {
-        "org_id": org["org_id"], "organization": org["organization"], "region_code": "440111",
-        "evaluation_id": None, "round_id": None, "previous_grade": "4A", "reason": "serious_listing",
-        "effective_on": "2026-04-08"}
+        "org_id": org["org_id"],
+        "organization": org["organization"],
+        "region_code": "440111",
+        "evaluation_id": None,
+        "round_id": None,
+        "previous_grade": "4A",
+        "reason": "serious_listing",
+        "effective_on": "2026-04-08",
+    }
     rating = (await api.c.get(f"/evaluation/v1/organizations/{org['org_id']}/rating", headers=org_token)).json()
     assert rating["current_grade"] is None
     assert rating["history"][0]["status"] == "revoked"
-    on_april_1 = (await api.c.get(f"/evaluation/v1/organizations/{org['org_id']}/rating?on=2026-04-01",
-                                  headers=org_token)).json()
+    on_april_1 = (
+        await api.c.get(f"/evaluation/v1/organizations/{org['org_id']}/rating?on=2026-04-01", headers=org_token)
+    ).json()
     assert on_april_1["current_grade"]["grade"] == "4A"  # "was it rated on D?" stays answerable

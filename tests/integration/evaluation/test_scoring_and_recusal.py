@@ -30,8 +30,12 @@ async def test_an_evaluator_who_declared_a_conflict_is_refused_when_scoring(stac
         await api.assign(ev["id"], e["id"])
     assert (await api.put_scores(ev["id"], tokens[0], {"A1": "20"})).status_code == 201
 
-    declared = await api.post(f"/evaluations/{ev['id']}/conflicts",
-                              {"reason_code": "relative", "detail": "配偶在该组织任职"}, tokens[0], status=201)
+    declared = await api.post(
+        f"/evaluations/{ev['id']}/conflicts",
+        {"reason_code": "relative", "detail": "配偶在该组织任职"},
+        tokens[0],
+        status=201,
+    )
     assert declared.json()["status"] == "effective" and declared.json()["declared_by"] == "evaluator"
 
     refused = await api.put_scores(ev["id"], tokens[0], {"A1": "21"}, if_match='"1"')
@@ -49,13 +53,19 @@ async def test_an_evaluator_who_declared_a_conflict_is_refused_when_scoring(stac
 
     # the organization asks evaluator 1 to recuse; it counts once an officer upholds it
     org_token = stack.auth("org", org_id=org["org_id"])
-    request = await api.post(f"/evaluations/{ev['id']}/conflicts",
-                             {"reason_code": "employment", "evaluator_id": evaluators[1]["id"],
-                              "detail": "2025年曾任本机构督导"}, org_token, status=201)
+    request = await api.post(
+        f"/evaluations/{ev['id']}/conflicts",
+        {"reason_code": "employment", "evaluator_id": evaluators[1]["id"], "detail": "2025年曾任本机构督导"},
+        org_token,
+        status=201,
+    )
     assert request.json()["status"] == "pending"
     assert (await api.put_scores(ev["id"], tokens[1], {"A1": "25"})).status_code == 201  # still pending
-    upheld = await api.c.post(f"/evaluation/v1/conflicts/{request.json()['id']}/decision",
-                              json={"decision": "upheld", "reason": "属实"}, headers=api.officer)
+    upheld = await api.c.post(
+        f"/evaluation/v1/conflicts/{request.json()['id']}/decision",
+        json={"decision": "upheld", "reason": "属实"},
+        headers=api.officer,
+    )
     assert upheld.status_code == 200 and upheld.json()["status"] == "upheld"
     assert (await api.put_scores(ev["id"], tokens[1], {"A1": "26"}, if_match='"1"')).status_code == 403
 
@@ -68,8 +78,12 @@ async def test_an_evaluator_who_worked_at_the_organization_less_than_two_years_a
     stack = await stack_factory(("evaluation",), db="postgres")
     _, api, org, _, ev = await applied(stack)
     _, evaluators, _ = await api.agency_with_evaluators(
-        2, affiliations={0: [{"org_id": org["org_id"], "ended_on": "2024-06-30"}],
-                         1: [{"org_id": org["org_id"], "ended_on": "2024-03-01"}]})
+        2,
+        affiliations={
+            0: [{"org_id": org["org_id"], "ended_on": "2024-06-30"}],
+            1: [{"org_id": org["org_id"], "ended_on": "2024-03-01"}],
+        },
+    )
     refused = await api.assign(ev["id"], evaluators[0]["id"], status=409)
     assert refused.json()["rule"] == "assignment.conflict_of_interest"
     assert "2024-06-30" in refused.json()["detail"]
@@ -87,22 +101,29 @@ async def test_a_score_above_a_leaf_max_is_a_422_naming_the_indicator(stack_fact
     assert r.status_code == 422, r.text
     problem = r.json()
     assert problem["rule"] == "scores.above_leaf_max"
-    assert problem["errors"] == [{"field": "scores.A1",
-                                  "message": "indicator A1 法人资格 is worth at most 30.00 points; got 30.50"}]
+    assert problem["errors"] == [
+        {"field": "scores.A1", "message": "indicator A1 法人资格 is worth at most 30.00 points; got 30.50"}
+    ]
     assert "A1" in problem["detail"]
 
     unknown = await api.put_scores(ev["id"], tokens[0], {"Z9": "1"})
     assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "scores.Z9"
-    inexact = await api.c.put(f"/evaluation/v1/evaluations/{ev['id']}/scores", json={"scores": {"A1": 12.5}},
-                              headers={**tokens[0], "If-None-Match": "*"})
+    inexact = await api.c.put(
+        f"/evaluation/v1/evaluations/{ev['id']}/scores",
+        json={"scores": {"A1": 12.5}},
+        headers={**tokens[0], "If-None-Match": "*"},
+    )
     assert inexact.status_code == 422 and "decimal strings" in inexact.json()["errors"][0]["message"]
-    wrong_total = await api.c.put(f"/evaluation/v1/evaluations/{ev['id']}/scores",
-                                  json={"scores": {"A1": "12.5"}, "total": "13"},
-                                  headers={**tokens[0], "If-None-Match": "*"})
+    wrong_total = await api.c.put(
+        f"/evaluation/v1/evaluations/{ev['id']}/scores",
+        json={"scores": {"A1": "12.5"}, "total": "13"},
+        headers={**tokens[0], "If-None-Match": "*"},
+    )
     assert wrong_total.status_code == 422 and wrong_total.json()["rule"] == "scores.total_mismatch"
 
-    missing_precondition = await api.c.put(f"/evaluation/v1/evaluations/{ev['id']}/scores",
-                                           json={"scores": {"A1": "12.5"}}, headers=tokens[0])
+    missing_precondition = await api.c.put(
+        f"/evaluation/v1/evaluations/{ev['id']}/scores", json={"scores": {"A1": "12.5"}}, headers=tokens[0]
+    )
     assert missing_precondition.status_code == 428
     assert (await api.put_scores(ev["id"], tokens[0], {"A1": "12.5"})).status_code == 201
     incomplete = await api.submit(ev["id"], tokens[0])
@@ -117,12 +138,16 @@ async def test_a_score_above_a_leaf_max_is_a_422_naming_the_indicator(stack_fact
 
 async def test_outliers_are_flagged_and_bonus_points_are_capped(stack_factory):
     stack = await stack_factory(("evaluation",), db="postgres")
-    _, api, _, rnd, ev = await applied(stack)
+    _, api, _, _, ev = await applied(stack)
     _, evaluators, tokens = await api.agency_with_evaluators(4)
     for e in evaluators:
         await api.assign(ev["id"], e["id"])
-    sheets = [full_scores(TEMPLATE, (100, 100), {"X1": "20"}), full_scores(TEMPLATE, (98, 100)),
-              full_scores(TEMPLATE, (99, 100)), full_scores(TEMPLATE, (80, 100))]
+    sheets = [
+        full_scores(TEMPLATE, (100, 100), {"X1": "20"}),
+        full_scores(TEMPLATE, (98, 100)),
+        full_scores(TEMPLATE, (99, 100)),
+        full_scores(TEMPLATE, (80, 100)),
+    ]
     for token, scores in zip(tokens, sheets, strict=True):
         r = await api.put_scores(ev["id"], token, scores)
         assert r.status_code == 201
@@ -135,4 +160,6 @@ async def test_outliers_are_flagged_and_bonus_points_are_capped(stack_factory):
     assert aggregate["aggregate"]["outliers"] == [evaluators[3]["sub"]]
     assert aggregate["aggregate"]["leaves"]["A1"] == {"mean": "28.28", "spread": "6.00"}  # 28.275 half-up
     r = await api.c.post(f"/evaluation/v1/evaluations/{ev['id']}/proposal", headers=api.officer)
-    assert r.status_code == 200 and r.json()["proposed_grade"] == "4A" and r.json()["outliers"] == [evaluators[3]["sub"]]
+    assert (
+        r.status_code == 200 and r.json()["proposed_grade"] == "4A" and r.json()["outliers"] == [evaluators[3]["sub"]]
+    )

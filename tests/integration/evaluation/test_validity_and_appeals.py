@@ -15,8 +15,9 @@ from tests.integration.evaluation.support import Api, Facts, full_scores
 TEMPLATE = yaml.safe_load((PRESETS / "templates" / "social-group-example.yaml").read_text(encoding="utf-8"))
 
 
-async def scored_and_proposed(stack, api: Api, org: dict, *, rule_set: str, ratio: tuple[int, int],
-                              notice_working_days: int | None = None) -> dict:
+async def scored_and_proposed(
+    stack, api: Api, org: dict, *, rule_set: str, ratio: tuple[int, int], notice_working_days: int | None = None
+) -> dict:
     rnd = await api.open_round(rule_set=rule_set, notice_working_days=notice_working_days)
     ev = await api.apply(rnd["id"], org)
     assert ev["eligible"], ev["reasons"]
@@ -29,8 +30,11 @@ async def scored_and_proposed(stack, api: Api, org: dict, *, rule_set: str, rati
 
 
 async def decide(api: Api, ev: dict) -> dict:
-    r = await api.c.post(f"/evaluation/v1/evaluations/{ev['id']}/decision",
-                         json={"quorum": {"members": 7, "present": 5, "in_favour": 4}}, headers=api.officer)
+    r = await api.c.post(
+        f"/evaluation/v1/evaluations/{ev['id']}/decision",
+        json={"quorum": {"members": 7, "present": 5, "in_favour": 4}},
+        headers=api.officer,
+    )
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -41,10 +45,12 @@ async def test_the_2011_and_2026_rule_sets_give_their_validity_for_the_same_anno
     facts, api = Facts(stack), Api(stack)
     old_rules, new_rules = await facts.register(), await facts.register(name="广州市白云区青年志愿者协会")
     await stack.settle()
-    ev11 = await scored_and_proposed(stack, api, old_rules, rule_set="national-2011", ratio=(92, 100),
-                                     notice_working_days=14)
-    ev26 = await scored_and_proposed(stack, api, new_rules, rule_set="national-2026", ratio=(92, 100),
-                                     notice_working_days=14)
+    ev11 = await scored_and_proposed(
+        stack, api, old_rules, rule_set="national-2011", ratio=(92, 100), notice_working_days=14
+    )
+    ev26 = await scored_and_proposed(
+        stack, api, new_rules, rule_set="national-2026", ratio=(92, 100), notice_working_days=14
+    )
 
     stack.clock.set(datetime(2026, 5, 20, 1, 0, tzinfo=UTC))  # Wednesday 09:00 Asia/Shanghai
     await stack.settle()  # the rounds' application windows close on the way
@@ -55,17 +61,26 @@ async def test_the_2011_and_2026_rule_sets_give_their_validity_for_the_same_anno
     # the 2011 organization appeals during the notice and is refused; the 2026 one is still pending at its end
     stack.clock.set(datetime(2026, 5, 25, 2, 0, tzinfo=UTC))
     tokens = {org["org_id"]: stack.auth("org", org_id=org["org_id"]) for org in (old_rules, new_rules)}
-    appeal11 = (await api.post(f"/evaluations/{ev11['id']}/appeals", {"grounds": "C1 项评分偏低"},
-                               tokens[old_rules["org_id"]], status=201)).json()
+    appeal11 = (
+        await api.post(
+            f"/evaluations/{ev11['id']}/appeals", {"grounds": "C1 项评分偏低"}, tokens[old_rules["org_id"]], status=201
+        )
+    ).json()
     twice = await api.post(f"/evaluations/{ev11['id']}/appeals", {"grounds": "再次申请"}, tokens[old_rules["org_id"]])
     assert twice.status_code == 409 and twice.json()["type"].endswith("appeal.pending")
     stack.clock.set(datetime(2026, 5, 26, 2, 0, tzinfo=UTC))
-    rejected = await api.c.post(f"/evaluation/v1/appeals/{appeal11['id']}/decision",
-                                json={"decision": "rejected", "reason": "评分依据充分"}, headers=api.officer)
+    rejected = await api.c.post(
+        f"/evaluation/v1/appeals/{appeal11['id']}/decision",
+        json={"decision": "rejected", "reason": "评分依据充分"},
+        headers=api.officer,
+    )
     assert rejected.status_code == 200 and rejected.json()["notify_by"] == "2026-06-10"
     stack.clock.set(datetime(2026, 6, 1, 2, 0, tzinfo=UTC))
-    appeal26 = (await api.post(f"/evaluations/{ev26['id']}/appeals", {"grounds": "加分项未计入"},
-                               tokens[new_rules["org_id"]], status=201)).json()
+    appeal26 = (
+        await api.post(
+            f"/evaluations/{ev26['id']}/appeals", {"grounds": "加分项未计入"}, tokens[new_rules["org_id"]], status=201
+        )
+    ).json()
 
     stack.clock.set(datetime(2026, 6, 9, 16, 0, tzinfo=UTC))  # the notice ends: 2026-06-10 00:00 in Shanghai
     await stack.settle()
@@ -75,30 +90,44 @@ async def test_the_2011_and_2026_rule_sets_give_their_validity_for_the_same_anno
     assert ev26["status"] == "noticed"  # waits for its appeal
 
     stack.clock.set(datetime(2026, 6, 10, 1, 0, tzinfo=UTC))
-    upheld = await api.c.post(f"/evaluation/v1/appeals/{appeal26['id']}/decision",
-                              json={"decision": "upheld", "grade": "5A", "reason": "复核后加分项成立"},
-                              headers=api.officer)
+    upheld = await api.c.post(
+        f"/evaluation/v1/appeals/{appeal26['id']}/decision",
+        json={"decision": "upheld", "grade": "5A", "reason": "复核后加分项成立"},
+        headers=api.officer,
+    )
     assert upheld.status_code == 200 and upheld.json()["grade_after"] == "5A"
     assert upheld.json()["notify_by"] == "2026-06-25"
 
-    r11 = (await api.c.get(f"/evaluation/v1/organizations/{old_rules['org_id']}/rating",
-                           headers=tokens[old_rules["org_id"]])).json()
+    r11 = (
+        await api.c.get(
+            f"/evaluation/v1/organizations/{old_rules['org_id']}/rating", headers=tokens[old_rules["org_id"]]
+        )
+    ).json()
     assert r11["current_grade"]["grade"] == "4A"
     assert (r11["current_grade"]["decided_on"], r11["current_grade"]["announced_on"]) == ("2026-05-20", "2026-06-10")
     assert (r11["current_grade"]["valid_from"], r11["current_grade"]["valid_until"]) == ("2026-05-20", "2031-05-19")
 
-    r26 = (await api.c.get(f"/evaluation/v1/organizations/{new_rules['org_id']}/rating",
-                           headers=tokens[new_rules["org_id"]])).json()
+    r26 = (
+        await api.c.get(
+            f"/evaluation/v1/organizations/{new_rules['org_id']}/rating", headers=tokens[new_rules["org_id"]]
+        )
+    ).json()
     assert r26["current_grade"] is None  # pending until 1 January 2027
     assert r26["pending_grade"]["grade"] == "5A"
     assert (r26["pending_grade"]["valid_from"], r26["pending_grade"]["valid_until"]) == ("2027-01-01", "2031-12-31")
-    later = (await api.c.get(f"/evaluation/v1/organizations/{new_rules['org_id']}/rating?on=2027-01-01",
-                             headers=tokens[new_rules["org_id"]])).json()
+    later = (
+        await api.c.get(
+            f"/evaluation/v1/organizations/{new_rules['org_id']}/rating?on=2027-01-01",
+            headers=tokens[new_rules["org_id"]],
+        )
+    ).json()
     assert later["current_grade"]["grade"] == "5A" and later["pending_grade"] is None
 
     history = (await api.c.get(f"/evaluation/v1/evaluations/{ev26['id']}/history", headers=api.officer)).json()
     assert [(d["kind"], d["grade"], d["previous_grade"]) for d in history["decisions"]] == [
-        ("committee", "4A", None), ("appeal", "5A", "4A")]
+        ("committee", "4A", None),
+        ("appeal", "5A", "4A"),
+    ]
     assert history["decisions"][1]["detail"]["decided_by_body"] == "evaluation_committee"
     assert history["decisions"][1]["rule_set"] == {"id": "national-2026", "version": 1}
 

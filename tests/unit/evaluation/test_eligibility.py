@@ -30,15 +30,21 @@ APPLIED = date(2026, 3, 10)
 
 
 def standing(**kw) -> Standing:
-    values = {"org_id": "o", "kind": "social_group", "status": "active", "registered_on": date(2019, 6, 1),
-              "annual": GOOD}
+    values = {
+        "org_id": "o",
+        "kind": "social_group",
+        "status": "active",
+        "registered_on": date(2019, 6, 1),
+        "annual": GOOD,
+    }
     values.update(kw)
     return Standing(**values)
 
 
 def rules(rs, s: Standing, grade: GradeInForce | None = None, year: int = 2026) -> list[str]:
-    result = check(rs, s, round_year=year, round_kinds=["social_group"], in_round_region=True, applied_on=APPLIED,
-                   grade=grade)
+    result = check(
+        rs, s, round_year=year, round_kinds=["social_group"], in_round_region=True, applied_on=APPLIED, grade=grade
+    )
     assert result.eligible == (not result.reasons)
     return [r.rule for r in result.reasons]
 
@@ -53,8 +59,15 @@ def test_registration_after_31_december_of_round_year_minus_3_is_too_recent():
 
 
 def test_kind_region_and_status_are_checked():
-    result = check(R2011, standing(kind="foundation", status="revoked"), round_year=2026, round_kinds=["social_group"],
-                   in_round_region=False, applied_on=APPLIED, grade=None)
+    result = check(
+        R2011,
+        standing(kind="foundation", status="revoked"),
+        round_year=2026,
+        round_kinds=["social_group"],
+        in_round_region=False,
+        applied_on=APPLIED,
+        grade=None,
+    )
     assert [r.rule for r in result.reasons] == ["eligibility.kind", "eligibility.region", "eligibility.status"]
 
 
@@ -118,12 +131,26 @@ def test_a_grade_in_force_blocks_a_new_application_until_its_validity_ends_under
 
 def test_2026_allows_re_evaluation_in_the_first_four_years_with_a_simplified_visit_in_the_first_two():
     young = GradeInForce("3A", date(2025, 1, 1), date(2029, 12, 31))
-    result = check(R2026, standing(), round_year=2026, round_kinds=["social_group"], in_round_region=True,
-                   applied_on=APPLIED, grade=young)
+    result = check(
+        R2026,
+        standing(),
+        round_year=2026,
+        round_kinds=["social_group"],
+        in_round_region=True,
+        applied_on=APPLIED,
+        grade=young,
+    )
     assert result.eligible and result.re_evaluation and result.simplified_visit
     older = GradeInForce("3A", date(2023, 1, 1), date(2027, 12, 31))
-    result = check(R2026, standing(), round_year=2026, round_kinds=["social_group"], in_round_region=True,
-                   applied_on=APPLIED, grade=older)
+    result = check(
+        R2026,
+        standing(),
+        round_year=2026,
+        round_kinds=["social_group"],
+        in_round_region=True,
+        applied_on=APPLIED,
+        grade=older,
+    )
     assert result.eligible and result.re_evaluation and not result.simplified_visit
     fifth_year = GradeInForce("3A", date(2022, 1, 1), date(2026, 12, 31))
     assert rules(R2026, standing(), fifth_year) == []  # its validity ends in the round year
@@ -131,6 +158,8 @@ def test_2026_allows_re_evaluation_in_the_first_four_years_with_a_simplified_vis
 
 def test_annual_results_propose_downgrades_per_the_grades_rule_set():
     bq = AnnualResult("basically_qualified", None)
-    assert downgrade_reason_for_annual(R2011, {2025: AnnualResult("unqualified", None)}, 2025) == "unqualified_inspection"
+    assert (
+        downgrade_reason_for_annual(R2011, {2025: AnnualResult("unqualified", None)}, 2025) == "unqualified_inspection"
+    )
     assert downgrade_reason_for_annual(R2011, {2024: bq, 2025: bq}, 2025) == "basically_qualified_twice"
     assert downgrade_reason_for_annual(R2011, {2024: GOOD[2024], 2025: bq}, 2025) is None

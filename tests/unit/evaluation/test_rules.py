@@ -114,7 +114,11 @@ def test_downgrade_is_one_grade_and_1a_loses_its_grade():
 def test_every_preset_template_adds_up_and_the_foundation_set_is_60_420_400_120():
     foundation = parse_template(preset("templates", "foundation-national"))
     assert [(code, fmt(m)) for code, _, m in foundation.groups] == [
-        ("A", "60.00"), ("B", "420.00"), ("C", "400.00"), ("D", "120.00")]
+        ("A", "60.00"),
+        ("B", "420.00"),
+        ("C", "400.00"),
+        ("D", "120.00"),
+    ]
     for name in ("social-group-example", "social-service-agency-example", "project-assessment-example"):
         doc = preset("templates", name)
         template = parse_template(doc)
@@ -180,14 +184,20 @@ def test_the_mean_lies_between_min_and_max(values):
 
 def test_national_2011_validity_runs_from_the_decision_to_the_day_before_its_fifth_anniversary():
     assert validity(R2011, decided_on=date(2026, 5, 20), announced_on=date(2026, 6, 10)) == (
-        date(2026, 5, 20), date(2031, 5, 19))
+        date(2026, 5, 20),
+        date(2031, 5, 19),
+    )
     assert validity(R2011, decided_on=date(2024, 2, 29), announced_on=date(2024, 3, 20)) == (
-        date(2024, 2, 29), date(2029, 2, 28))
+        date(2024, 2, 29),
+        date(2029, 2, 28),
+    )
 
 
 def test_national_2026_validity_runs_from_next_january_for_five_calendar_years():
     assert validity(R2026, decided_on=date(2026, 5, 20), announced_on=date(2026, 6, 10)) == (
-        date(2027, 1, 1), date(2031, 12, 31))
+        date(2027, 1, 1),
+        date(2031, 12, 31),
+    )
 
 
 def test_the_presets_record_their_policies():
@@ -201,12 +211,15 @@ def test_the_presets_record_their_policies():
 # -- committee, notice, appeal, recusal ------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("q", "rule"), [
-    (Quorum(9, 6, 5), None),
-    (Quorum(9, 5, 5), "decision.quorum"),
-    (Quorum(9, 9, 4), "decision.majority"),  # a majority of all members, not of those present
-    (Quorum(9, 7, 8), "decision.quorum_counts"),
-])
+@pytest.mark.parametrize(
+    ("q", "rule"),
+    [
+        (Quorum(9, 6, 5), None),
+        (Quorum(9, 5, 5), "decision.quorum"),
+        (Quorum(9, 9, 4), "decision.majority"),  # a majority of all members, not of those present
+        (Quorum(9, 7, 8), "decision.quorum_counts"),
+    ],
+)
 def test_committee_quorum(q, rule):
     if rule is None:
         check_quorum(q, R2011)
