@@ -9,7 +9,7 @@ from sqlalchemy import select, tuple_
 
 from services.evaluation.api.common import command, page, query
 from services.evaluation.handlers.catalog import create_document, get_document
-from services.evaluation.handlers.context import Context
+from services.evaluation.handlers.context import Context, execute
 from services.evaluation.models import CatalogDocument
 from shared import problems
 from shared.deps import CurrentPrincipal
@@ -48,7 +48,7 @@ def _routes(path: str, kind: str) -> None:
             if after:
                 stmt = stmt.where(tuple_(CatalogDocument.id, CatalogDocument.version) > tuple_(*after))
             stmt = stmt.order_by(CatalogDocument.id, CatalogDocument.version).limit(limit + 1)  # type: ignore[arg-type]
-            rows = (await uow.session.execute(stmt)).scalars().all()
+            rows = (await execute(uow, stmt)).scalars().all()
             return page([public(r) for r in rows], limit, lambda d: [d["id"], d["version"]])
 
         return json_response(await query(request, work))

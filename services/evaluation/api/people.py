@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from services.evaluation.api.common import command, dump, query, versioned
 from services.evaluation.handlers import people
-from services.evaluation.handlers.context import Context
+from services.evaluation.handlers.context import Context, execute
 from services.evaluation.handlers.queries import conflict_public
 from services.evaluation.models import Agency, Assignment, Evaluator
 from services.evaluation.models.io import (
@@ -116,8 +116,9 @@ async def list_evaluators(request: Request, principal: CurrentPrincipal, agency_
         people.require_agency_manager(principal, await people.get_agency(uow, agency_id))
         rows = (
             (
-                await uow.session.execute(
-                    select(Evaluator).where(Evaluator.agency_id == agency_id).order_by(Evaluator.id)  # type: ignore[arg-type]
+                await execute(
+                    uow,
+                    select(Evaluator).where(Evaluator.agency_id == agency_id).order_by(Evaluator.id),  # type: ignore[arg-type]
                 )
             )
             .scalars()

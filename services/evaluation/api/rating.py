@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from services.evaluation.api.common import command, dump, page, query, versioned
 from services.evaluation.handlers import after, assessments, rating
-from services.evaluation.handlers.context import Context, can_read_evaluation, get_evaluation
+from services.evaluation.handlers.context import Context, can_read_evaluation, execute, get_evaluation
 from services.evaluation.handlers.queries import appeal_public, evaluation_public, proposal_public, rating_of
 from services.evaluation.models import Evaluation, RatingProposal
 from services.evaluation.models.io import AppealCreate, AppealDecision, DecisionCreate, ProposalCreate, ProposalDecision
@@ -114,7 +114,7 @@ async def list_proposals(
         stmt = select(RatingProposal).where(RatingProposal.status == status)  # type: ignore[arg-type]
         if after_key:
             stmt = stmt.where(RatingProposal.id > after_key[0])  # type: ignore[arg-type]
-        rows = (await uow.session.execute(stmt.order_by(RatingProposal.id))).scalars().all()  # type: ignore[arg-type]
+        rows = (await execute(uow, stmt.order_by(RatingProposal.id))).scalars().all()  # type: ignore[arg-type]
         mine = [p for p in rows if principal.role == "admin" or lies_within(p.region_code, principal.region or "")]
         return page([proposal_public(p) for p in mine[: limit + 1]], limit, lambda p: [p["id"]])
 
@@ -159,7 +159,7 @@ async def list_assessments(
             stmt = stmt.where(Evaluation.status == status)  # type: ignore[arg-type]
         if after_key:
             stmt = stmt.where(Evaluation.id > after_key[0])  # type: ignore[arg-type]
-        rows = (await uow.session.execute(stmt.order_by(Evaluation.id).limit(limit + 1))).scalars().all()  # type: ignore[arg-type]
+        rows = (await execute(uow, stmt.order_by(Evaluation.id).limit(limit + 1))).scalars().all()  # type: ignore[arg-type]
         visible = [evaluation_public(e) for e in rows if can_read_evaluation(principal, e)]
         return page(visible, limit, lambda e: [e["id"]])
 

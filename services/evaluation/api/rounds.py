@@ -10,7 +10,7 @@ from sqlalchemy import select, tuple_
 from services.evaluation.api.common import command, dump, page, query, versioned
 from services.evaluation.domain.points import fmt
 from services.evaluation.handlers import rounds, scoring
-from services.evaluation.handlers.context import Context, require_officer
+from services.evaluation.handlers.context import Context, execute, require_officer
 from services.evaluation.handlers.queries import evaluation_public
 from services.evaluation.models import Evaluation, Round
 from services.evaluation.models.io import ApplicationCreate, RoundCreate
@@ -73,11 +73,7 @@ async def list_rounds(
             stmt = stmt.where(Round.status == status)  # type: ignore[arg-type]
         if after:
             stmt = stmt.where(tuple_(Round.year, Round.id) < tuple_(*after))
-        rows = (
-            (await uow.session.execute(stmt.order_by(Round.year.desc(), Round.id.desc()).limit(limit + 1)))
-            .scalars()
-            .all()
-        )  # type: ignore[attr-defined]
+        rows = (await execute(uow, stmt.order_by(Round.year.desc(), Round.id.desc()).limit(limit + 1))).scalars().all()  # type: ignore[attr-defined]
         return page([round_public(r) for r in rows], limit, lambda r: [r["year"], r["id"]])
 
     return json_response(await query(request, work))
@@ -145,7 +141,7 @@ async def round_evaluations(
             stmt = stmt.where(Evaluation.status == status)  # type: ignore[arg-type]
         if after:
             stmt = stmt.where(Evaluation.id > after[0])  # type: ignore[arg-type]
-        rows = (await uow.session.execute(stmt.order_by(Evaluation.id).limit(limit + 1))).scalars().all()  # type: ignore[arg-type]
+        rows = (await execute(uow, stmt.order_by(Evaluation.id).limit(limit + 1))).scalars().all()  # type: ignore[arg-type]
         return page([evaluation_public(e) for e in rows], limit, lambda e: [e["id"]])
 
     from shared.http import wants_xlsx, xlsx_bytes

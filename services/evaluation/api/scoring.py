@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from services.evaluation.api.common import command, dump, query, versioned
 from services.evaluation.handlers import scoring
-from services.evaluation.handlers.context import Context, can_read_evaluation, get_evaluation, require_officer
+from services.evaluation.handlers.context import Context, can_read_evaluation, execute, get_evaluation, require_officer
 from services.evaluation.handlers.queries import evaluation_public, replay
 from services.evaluation.models import Assignment, Evaluation, ScoreSheet
 from services.evaluation.models.io import ScoresPut
@@ -28,8 +28,9 @@ async def readable(uow: UnitOfWork, principal: Principal, evaluation_id: str) ->
     assigned = False
     if principal.role == "evaluator":
         rows = (
-            await uow.session.execute(
-                select(Assignment.evaluator_sub, Assignment.agency_id).where(Assignment.evaluation_id == ev.id)  # type: ignore[call-overload]
+            await execute(
+                uow,
+                select(Assignment.evaluator_sub, Assignment.agency_id).where(Assignment.evaluation_id == ev.id),  # type: ignore[call-overload]
             )
         ).all()
         assigned = any(

@@ -24,7 +24,7 @@ from services.evaluation.domain.eligibility import Standing, downgrade_reason_fo
 from services.evaluation.domain.rating import certificate_return_by
 from services.evaluation.domain.rulesets import RuleSet
 from services.evaluation.handlers.catalog import get_document
-from services.evaluation.handlers.context import Context, require_officer, today
+from services.evaluation.handlers.context import Context, execute, require_officer, today
 from services.evaluation.models import Decision, Grade, OrgStanding, RatingProposal
 from shared.auth import Principal
 from shared.envelope import CloudEvent
@@ -45,7 +45,7 @@ async def live_grades(uow: UnitOfWork, org_id: str, day: date, *, lock: bool = F
     )
     if lock:
         stmt = stmt.with_for_update()
-    return list((await uow.session.execute(stmt)).scalars().all())
+    return list((await execute(uow, stmt)).scalars().all())
 
 
 async def target_grade(uow: UnitOfWork, org_id: str, day: date) -> Grade | None:
@@ -84,12 +84,13 @@ async def propose(
     by: str = "system",
 ) -> RatingProposal | None:
     existing = (
-        await uow.session.execute(
+        await execute(
+            uow,
             select(RatingProposal).where(
                 RatingProposal.grade_id == grade.id,  # type: ignore[arg-type]
                 RatingProposal.reason == reason,  # type: ignore[arg-type]
                 RatingProposal.status == "proposed",  # type: ignore[arg-type]
-            )
+            ),
         )
     ).scalar_one_or_none()
     if existing is not None:
@@ -375,7 +376,7 @@ async def expire_grades(ctx: Context, uow: UnitOfWork, key: str, due_at: datetim
         .where(Grade.status.in_(("active", "superseded")), Grade.valid_until < day)  # type: ignore[attr-defined, operator]
         .with_for_update()
     )
-    for grade in (await uow.session.execute(stmt)).scalars().all():
+    for grade in (await execute(uow, stmt)).scalars().all():
         superseded_early = grade.ended_on is not None and grade.ended_on < grade.valid_until
         grade.status = "expired"
         grade.ended_on = grade.ended_on or grade.valid_until

@@ -20,7 +20,7 @@ from services.evaluation.domain.points import RuleBroken, fmt, parse_points
 from services.evaluation.domain.rating import require_status
 from services.evaluation.domain.templates import Template
 from services.evaluation.handlers.catalog import get_document
-from services.evaluation.handlers.context import Context, get_evaluation, require_officer, today
+from services.evaluation.handlers.context import Context, execute, get_evaluation, require_officer, today
 from services.evaluation.handlers.scoring import aggregate_one, public_aggregate
 from services.evaluation.models import Decision, Evaluation
 from shared.auth import Principal
@@ -52,8 +52,9 @@ async def schedule_from_agreement(ctx: Context, uow: UnitOfWork, event: CloudEve
     assert isinstance(template, Template)
     existing = set(
         (
-            await uow.session.execute(
-                select(Evaluation.stage).where(Evaluation.award_id == award_id)  # type: ignore[call-overload]
+            await execute(
+                uow,
+                select(Evaluation.stage).where(Evaluation.award_id == award_id),  # type: ignore[call-overload]
             )
         )
         .scalars()
@@ -114,10 +115,11 @@ async def schedule_from_agreement(ctx: Context, uow: UnitOfWork, event: CloudEve
 async def cancel_for_award(ctx: Context, uow: UnitOfWork, event: CloudEvent) -> None:
     """A terminated award needs no further assessment."""
     award_id = event.data.get("award_id")
-    await uow.session.execute(
+    await execute(
+        uow,
         update(Evaluation)
         .where(Evaluation.award_id == award_id, Evaluation.status == "scheduled")  # type: ignore[arg-type]
-        .values(status="cancelled", updated_at=uow.now)
+        .values(status="cancelled", updated_at=uow.now),
     )
     uow.audit("assessment.cancelled", f"awards/{award_id}", {"source_event_id": event.id})
 

@@ -23,7 +23,7 @@ from services.evaluation.domain.bands import parse_band_table
 from services.evaluation.domain.points import Invalid
 from services.evaluation.domain.rulesets import parse_rule_set
 from services.evaluation.domain.templates import parse_template
-from services.evaluation.handlers.context import Context, require_officer
+from services.evaluation.handlers.context import Context, execute, require_officer
 from services.evaluation.models import CatalogDocument
 from shared.auth import Principal
 from shared.problems import Conflict, NotFound
@@ -110,7 +110,7 @@ async def get_document(
         row = await uow.session.get(CatalogDocument, (kind, doc_id, version))
     else:
         stmt = select(CatalogDocument).where(CatalogDocument.kind == kind, CatalogDocument.id == doc_id)  # type: ignore[arg-type]
-        rows = (await uow.session.execute(stmt.order_by(CatalogDocument.version.desc()))).scalars().all()  # type: ignore[attr-defined]
+        rows = (await execute(uow, stmt.order_by(CatalogDocument.version.desc()))).scalars().all()  # type: ignore[attr-defined]
         row = next((r for r in rows if on is None or r.effective_from is None or r.effective_from <= on), None)
         if row is None and rows:
             raise NotFound(f"{LABELS[kind]} {doc_id} has no version in force on {on}")
@@ -157,10 +157,11 @@ async def create_document(
     if not isinstance(doc_id, str) or not doc_id.strip():
         raise Invalid([{"field": "id", "message": "the new document needs an id"}])
     existing = (
-        await uow.session.execute(
+        await execute(
+            uow,
             select(CatalogDocument.preset, func.max(CatalogDocument.version))  # type: ignore[call-overload]
             .where(CatalogDocument.kind == kind, CatalogDocument.id == doc_id)
-            .group_by(CatalogDocument.preset)
+            .group_by(CatalogDocument.preset),
         )
     ).all()
     if any(preset for preset, _ in existing):

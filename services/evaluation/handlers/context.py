@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Executable, Result, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.evaluation.models import Evaluation, Evaluator, OrgStanding
 from shared.auth import Principal
@@ -29,6 +30,11 @@ class Context:
     @property
     def calendar(self) -> WorkingCalendar:
         return self.runtime.calendar.calendar
+
+
+async def execute(uow: UnitOfWork, statement: Executable) -> Result[Any]:
+    """SQLAlchemy's `execute` on the unit of work's session (SQLModel's override warns on every call)."""
+    return await AsyncSession.execute(uow.session, statement)
 
 
 def context_of(runtime: Runtime) -> Context:
@@ -56,7 +62,7 @@ async def evaluator_of(uow: UnitOfWork, principal: Principal) -> Evaluator:
     if principal.role != "evaluator":
         raise Forbidden(f"this action needs an evaluator token; the token has {principal.role}")
     stmt = select(Evaluator).where(Evaluator.sub == principal.sub)  # type: ignore[arg-type]
-    evaluator = (await uow.session.execute(stmt)).scalar_one_or_none()
+    evaluator = (await execute(uow, stmt)).scalar_one_or_none()
     if evaluator is None or not evaluator.active:
         raise Forbidden("the token's subject is not a registered, active evaluator")
     if evaluator.agency_id != principal.agency_id:
@@ -68,7 +74,7 @@ async def get_evaluation(uow: UnitOfWork, evaluation_id: str, *, lock: bool = Fa
     stmt = select(Evaluation).where(Evaluation.id == evaluation_id)  # type: ignore[arg-type]
     if lock:
         stmt = stmt.with_for_update()
-    row = (await uow.session.execute(stmt)).scalar_one_or_none()
+    row = (await execute(uow, stmt)).scalar_one_or_none()
     if row is None:
         raise NotFound(f"no evaluation {evaluation_id}")
     return row

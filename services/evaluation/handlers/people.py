@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from services.evaluation import events
 from services.evaluation.domain.points import RuleBroken
 from services.evaluation.domain.rating import CONFLICT_YEARS, affiliation_conflict, require_status
-from services.evaluation.handlers.context import Context, evaluator_of, get_evaluation, require_officer, today
+from services.evaluation.handlers.context import Context, evaluator_of, execute, get_evaluation, require_officer, today
 from services.evaluation.models import Agency, Assignment, Conflict, Evaluation, Evaluator
 from shared.auth import Principal
 from shared.problems import Conflict as ConflictProblem
@@ -76,7 +76,7 @@ def require_agency_manager(principal: Principal, agency: Agency) -> None:
 async def register_evaluator(uow: UnitOfWork, principal: Principal, agency_id: str, body: dict[str, Any]) -> Evaluator:
     agency = await get_agency(uow, agency_id)
     require_agency_manager(principal, agency)
-    taken = (await uow.session.execute(select(Evaluator.id).where(Evaluator.sub == body["sub"]))).scalar_one_or_none()  # type: ignore[call-overload]
+    taken = (await execute(uow, select(Evaluator.id).where(Evaluator.sub == body["sub"]))).scalar_one_or_none()  # type: ignore[call-overload]
     if taken is not None:
         raise ConflictProblem(
             f"subject {body['sub']} is already evaluator {taken}", code="evaluator.duplicate", existing_id=taken
@@ -106,7 +106,7 @@ async def effective_conflict(uow: UnitOfWork, org_id: str, evaluator_sub: str) -
         Conflict.evaluator_sub == evaluator_sub,
         Conflict.status.in_(EFFECTIVE),  # type: ignore[arg-type, attr-defined]
     )
-    return (await uow.session.execute(stmt.limit(1))).scalar_one_or_none()
+    return (await execute(uow, stmt.limit(1))).scalar_one_or_none()
 
 
 def affiliation_with(evaluator: Evaluator, org_id: str, day: date) -> dict[str, Any] | None:
@@ -148,11 +148,12 @@ async def assign(
             status=409,
         )
     existing = (
-        await uow.session.execute(
+        await execute(
+            uow,
             select(Assignment).where(
                 Assignment.evaluation_id == evaluation.id,
                 Assignment.evaluator_sub == evaluator.sub,  # type: ignore[arg-type]
-            )
+            ),
         )
     ).scalar_one_or_none()
     if existing is not None:
@@ -182,10 +183,11 @@ async def assign(
 
 
 async def _recuse(uow: UnitOfWork, evaluation: Evaluation, evaluator_sub: str) -> None:
-    await uow.session.execute(
+    await execute(
+        uow,
         update(Assignment)
         .where(Assignment.evaluation_id == evaluation.id, Assignment.evaluator_sub == evaluator_sub)  # type: ignore[arg-type]
-        .values(status="recused")
+        .values(status="recused"),
     )
 
 
@@ -203,10 +205,11 @@ async def declare_conflict(
         if evaluator is None:
             raise NotFound(f"no evaluator {target}")
         assigned = (
-            await uow.session.execute(
+            await execute(
+                uow,
                 select(Assignment.id).where(  # type: ignore[call-overload]
                     Assignment.evaluation_id == evaluation.id, Assignment.evaluator_sub == evaluator.sub
-                )
+                ),
             )
         ).first()
         if assigned is None:

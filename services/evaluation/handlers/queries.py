@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from services.evaluation.domain.points import fmt
 from services.evaluation.handlers.after import in_force
+from services.evaluation.handlers.context import execute
 from services.evaluation.models import (
     Appeal,
     Assignment,
@@ -47,8 +48,9 @@ def grade_public(g: Grade) -> dict[str, Any]:
 async def rating_of(uow: UnitOfWork, org_id: str, on: date) -> dict[str, Any]:
     grades = list(
         (
-            await uow.session.execute(
-                select(Grade).where(Grade.org_id == org_id).order_by(Grade.created_at)  # type: ignore[arg-type]
+            await execute(
+                uow,
+                select(Grade).where(Grade.org_id == org_id).order_by(Grade.created_at),  # type: ignore[arg-type]
             )
         )
         .scalars()
@@ -67,8 +69,9 @@ async def rating_of(uow: UnitOfWork, org_id: str, on: date) -> dict[str, Any]:
     )
     proposals = (
         (
-            await uow.session.execute(
-                select(RatingProposal).where(RatingProposal.org_id == org_id, RatingProposal.status == "proposed")  # type: ignore[arg-type]
+            await execute(
+                uow,
+                select(RatingProposal).where(RatingProposal.org_id == org_id, RatingProposal.status == "proposed"),  # type: ignore[arg-type]
             )
         )
         .scalars()
@@ -161,8 +164,9 @@ async def replay(uow: UnitOfWork, ev: Evaluation) -> dict[str, Any]:
     """Everything needed to re-examine a result: who entered what and when, under which documents."""
     history = (
         (
-            await uow.session.execute(
-                select(ScoreHistory).where(ScoreHistory.evaluation_id == ev.id).order_by(ScoreHistory.id)  # type: ignore[arg-type]
+            await execute(
+                uow,
+                select(ScoreHistory).where(ScoreHistory.evaluation_id == ev.id).order_by(ScoreHistory.id),  # type: ignore[arg-type]
             )
         )
         .scalars()
@@ -170,24 +174,26 @@ async def replay(uow: UnitOfWork, ev: Evaluation) -> dict[str, Any]:
     )
     decisions = (
         (
-            await uow.session.execute(
-                select(Decision).where(Decision.evaluation_id == ev.id).order_by(Decision.at)  # type: ignore[arg-type]
+            await execute(
+                uow,
+                select(Decision).where(Decision.evaluation_id == ev.id).order_by(Decision.at),  # type: ignore[arg-type]
             )
         )
         .scalars()
         .all()
     )
-    appeals = (await uow.session.execute(select(Appeal).where(Appeal.evaluation_id == ev.id))).scalars().all()  # type: ignore[arg-type]
+    appeals = (await execute(uow, select(Appeal).where(Appeal.evaluation_id == ev.id))).scalars().all()  # type: ignore[arg-type]
     assignments = (
         (
-            await uow.session.execute(
-                select(Assignment).where(Assignment.evaluation_id == ev.id)  # type: ignore[arg-type]
+            await execute(
+                uow,
+                select(Assignment).where(Assignment.evaluation_id == ev.id),  # type: ignore[arg-type]
             )
         )
         .scalars()
         .all()
     )
-    conflicts = (await uow.session.execute(select(Conflict).where(Conflict.evaluation_id == ev.id))).scalars().all()  # type: ignore[arg-type]
+    conflicts = (await execute(uow, select(Conflict).where(Conflict.evaluation_id == ev.id))).scalars().all()  # type: ignore[arg-type]
     return {
         "evaluation": evaluation_public(ev),
         "score_history": [

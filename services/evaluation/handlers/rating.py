@@ -30,7 +30,7 @@ from services.evaluation.domain.rating import (
 from services.evaluation.domain.rulesets import RuleSet, validity
 from services.evaluation.handlers.after import live_grades
 from services.evaluation.handlers.catalog import get_document
-from services.evaluation.handlers.context import Context, get_evaluation, require_officer, today
+from services.evaluation.handlers.context import Context, execute, get_evaluation, require_officer, today
 from services.evaluation.handlers.rounds import get_round
 from services.evaluation.models import Appeal, Decision, Evaluation, Grade
 from shared.auth import Principal
@@ -140,7 +140,7 @@ async def decide(
 
 async def _pending_appeal(uow: UnitOfWork, evaluation_id: str) -> Appeal | None:
     stmt = select(Appeal).where(Appeal.evaluation_id == evaluation_id, Appeal.status == "pending")  # type: ignore[arg-type]
-    return (await uow.session.execute(stmt)).scalar_one_or_none()
+    return (await execute(uow, stmt)).scalar_one_or_none()
 
 
 async def notice_end_job(ctx: Context, uow: UnitOfWork, key: str, due_at: datetime) -> None:

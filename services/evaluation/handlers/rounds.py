@@ -16,7 +16,7 @@ from services.evaluation.domain.rulesets import RuleSet
 from services.evaluation.domain.templates import Template
 from services.evaluation.handlers.after import in_force, live_grades
 from services.evaluation.handlers.catalog import get_document
-from services.evaluation.handlers.context import Context, get_standing, require_officer, today
+from services.evaluation.handlers.context import Context, execute, get_standing, require_officer, today
 from services.evaluation.handlers.standing import to_standing
 from services.evaluation.models import Evaluation, Round
 from shared.auth import Principal, lies_within
@@ -108,7 +108,7 @@ async def get_round(uow: UnitOfWork, round_id: str, *, lock: bool = False) -> Ro
     stmt = select(Round).where(Round.id == round_id)  # type: ignore[arg-type]
     if lock:
         stmt = stmt.with_for_update()
-    row = (await uow.session.execute(stmt)).scalar_one_or_none()
+    row = (await execute(uow, stmt)).scalar_one_or_none()
     if row is None:
         raise NotFound(f"no round {round_id}")
     return row
@@ -158,8 +158,9 @@ async def apply(ctx: Context, uow: UnitOfWork, principal: Principal, round_id: s
     if principal.role == "officer":
         require_officer(principal, standing_row.region_code)
     existing = (
-        await uow.session.execute(
-            select(Evaluation.id).where(Evaluation.round_id == rnd.id, Evaluation.org_id == org_id)  # type: ignore[call-overload]
+        await execute(
+            uow,
+            select(Evaluation.id).where(Evaluation.round_id == rnd.id, Evaluation.org_id == org_id),  # type: ignore[call-overload]
         )
     ).scalar_one_or_none()
     if existing is not None:
