@@ -31,6 +31,17 @@ class Organization(RegistryModel, table=True):
         Index("ix_organizations_region_id", "region_code", "id"),
         Index("ix_organizations_kind_id", "kind", "id"),
         Index("ix_organizations_name_key", "name_key"),
+        # Name search (API.md): trigrams of the key for 3+ characters (pg_trgm), the array of
+        # characters and bigrams for 1–2 characters (养老); service domains for their filter.
+        # GIN on PostgreSQL; on SQLite (which searches with LIKE) they are plain, unused indexes.
+        Index(
+            "ix_organizations_name_key_trgm",
+            "name_key",
+            postgresql_using="gin",
+            postgresql_ops={"name_key": "gin_trgm_ops"},
+        ),
+        Index("ix_organizations_name_grams", "name_grams", postgresql_using="gin"),
+        Index("ix_organizations_service_domains", "service_domains", postgresql_using="gin"),
     )
 
     id: str = Field(primary_key=True, max_length=36)
