@@ -9,7 +9,7 @@ import orjson
 import yaml
 
 from services.evaluation.handlers.catalog import PRESETS
-from tests.integration.evaluation.support import Api, Facts, full_scores
+from tests.integration.evaluation.support import Api, Facts, contract_problems, full_scores
 
 TEMPLATE = yaml.safe_load((PRESETS / "templates" / "social-group-example.yaml").read_text(encoding="utf-8"))
 
@@ -100,6 +100,7 @@ async def test_a_failed_inspection_proposes_a_downgrade_that_an_officer_confirms
     assert dismissed.status_code == 200
     outsider = stack.auth("officer", region="440103")
     assert (await api.c.get("/evaluation/v1/rating-proposals?status=dismissed", headers=outsider)).json()["items"] == []
+    assert await contract_problems(stack, "evaluation.rating", "evaluation.round") == []
 
 
 async def test_an_officers_copy_with_flag_for_committee_proposes_instead_of_revoking(stack_factory):
@@ -165,6 +166,7 @@ async def test_an_officers_copy_with_flag_for_committee_proposes_instead_of_revo
     assert r.status_code == 200
     await stack.settle()
     assert verbs(await rating_events(stack))[-1] == "revoked"
+    assert await contract_problems(stack, "evaluation.rating", "evaluation.round") == []
 
 
 async def test_a_grade_expires_the_day_after_its_validity_and_deregistration_revokes(stack_factory):
@@ -200,3 +202,4 @@ async def test_a_grade_expires_the_day_after_its_validity_and_deregistration_rev
     assert len([e for e in await rating_events(stack) if e["type"].endswith(".expired.v1")]) == 1
     rating = (await api.c.get(f"/evaluation/v1/organizations/{expiring['org_id']}/rating", headers=api.officer)).json()
     assert rating["current_grade"] is None and rating["history"][0]["status"] == "expired"
+    assert await contract_problems(stack, "evaluation.rating", "evaluation.round") == []

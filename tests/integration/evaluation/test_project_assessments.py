@@ -8,7 +8,7 @@ import uuid
 import orjson
 import pytest
 
-from tests.integration.evaluation.support import Api, Facts
+from tests.integration.evaluation.support import Api, Facts, contract_problems
 
 P100 = {"P1.1": "18", "P1.2": "17.5", "P2": "25", "P3": "15", "P4": "8"}  # 83.50
 P60 = {"P1.1": "12", "P1.2": "12", "P2": "18", "P3": "10", "P4": "5.5"}  # 57.50
@@ -114,6 +114,7 @@ async def test_an_agreement_schedules_assessments_that_complete_with_pass_or_fai
         f"/evaluation/v1/project-assessments/{final}", headers=stack.auth("org", org_id=str(uuid.uuid4()))
     )
     assert other_org.status_code == 404
+    assert await contract_problems(stack, "evaluation.assessment", "evaluation.rating") == []
 
 
 async def test_an_agreement_naming_an_unknown_template_is_dead_lettered(stack_factory):

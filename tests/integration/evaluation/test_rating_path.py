@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from services.evaluation.handlers.catalog import PRESETS
-from tests.integration.evaluation.support import Api, Facts, full_scores
+from tests.integration.evaluation.support import Api, Facts, contract_problems, full_scores
 
 TEMPLATE = yaml.safe_load((PRESETS / "templates" / "social-group-example.yaml").read_text(encoding="utf-8"))
 
@@ -172,3 +172,4 @@ async def test_round_to_published_4a_and_revocation_on_serious_listing(stack_fac
         await api.c.get(f"/evaluation/v1/organizations/{org['org_id']}/rating?on=2026-04-01", headers=org_token)
     ).json()
     assert on_april_1["current_grade"]["grade"] == "4A"  # "was it rated on D?" stays answerable
+    assert await contract_problems(stack, "evaluation.rating", "evaluation.round") == []

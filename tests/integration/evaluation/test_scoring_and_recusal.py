@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from services.evaluation.handlers.catalog import PRESETS
-from tests.integration.evaluation.support import Api, Facts, full_scores
+from tests.integration.evaluation.support import Api, Facts, contract_problems, full_scores
 
 TEMPLATE = yaml.safe_load((PRESETS / "templates" / "social-group-example.yaml").read_text(encoding="utf-8"))
 
@@ -72,6 +72,7 @@ async def test_an_evaluator_who_declared_a_conflict_is_refused_when_scoring(stac
     history = (await api.c.get(f"/evaluation/v1/evaluations/{ev['id']}/history", headers=api.officer)).json()
     assert {a["status"] for a in history["assignments"]} == {"recused"}
     assert [c["status"] for c in history["conflicts"]] == ["effective", "upheld"]
+    assert await contract_problems(stack, "evaluation.rating", "evaluation.round") == []
 
 
 async def test_an_evaluator_who_worked_at_the_organization_less_than_two_years_ago_cannot_be_assigned(stack_factory):

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from services.evaluation.handlers.catalog import PRESETS
-from tests.integration.evaluation.support import Api, Facts, full_scores
+from tests.integration.evaluation.support import Api, Facts, contract_problems, full_scores
 
 TEMPLATE = yaml.safe_load((PRESETS / "templates" / "social-group-example.yaml").read_text(encoding="utf-8"))
 
@@ -130,6 +130,7 @@ async def test_the_2011_and_2026_rule_sets_give_their_validity_for_the_same_anno
     ]
     assert history["decisions"][1]["detail"]["decided_by_body"] == "evaluation_committee"
     assert history["decisions"][1]["rule_set"] == {"id": "national-2026", "version": 1}
+    assert await contract_problems(stack, "evaluation.rating", "evaluation.round") == []
 
 
 async def test_a_notice_published_before_national_day_counts_the_adjusted_saturday(stack_factory):
