@@ -87,7 +87,10 @@ def build_system(
     for name in services:
         module = service_module(name)
         runtime = module.build_runtime(
-            service_settings(name, **overrides), bus=shared_bus, clock=shared_clock, auto_migrate=True,
+            service_settings(name, **overrides),
+            bus=shared_bus,
+            clock=shared_clock,
+            auto_migrate=True,
             **dict((runtime_kwargs or {}).get(name, {})),
         )
         runtimes[name] = runtime
