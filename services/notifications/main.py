@@ -21,7 +21,7 @@ from services.notifications.handlers import facts
 from services.notifications.handlers.deps import Deps
 from services.notifications.handlers.dispatch import Dispatcher, Senders
 from services.notifications.handlers.fanout import FanOut
-from services.notifications.handlers.notify import Notifier
+from services.notifications.handlers.notify import Notifier, SubscriptionCache
 from services.notifications.handlers.reminders import Reminders
 from services.notifications.handlers.senders import (
     EmailSender,
@@ -107,6 +107,8 @@ def build_runtime(
         calendar=lambda: runtime.calendar.calendar,
         wake=runtime.wake_sender,
     )
+    subscriptions = SubscriptionCache(settings.subscription_cache_s)
+    deps.subscriptions_changed = subscriptions.invalidate
     notifier = Notifier(deps)
     senders = Senders(
         webhooks=WebhookSender(settings, resolver=resolver or system_resolver),
@@ -116,7 +118,7 @@ def build_runtime(
     dispatcher = Dispatcher(
         deps=deps, notifier=notifier, senders=senders, uow_factory=runtime.uow, now=runtime.clock.now
     )
-    fan_out = FanOut(deps, notifier)
+    fan_out = FanOut(deps, notifier, subscriptions)
     reminders = Reminders(deps, notifier)
     wiring = Wiring(deps, notifier, senders, dispatcher, fan_out, reminders)
     runtime.wiring = wiring

@@ -30,6 +30,9 @@ class NotificationsSettings(ServiceSettings):
     webhook_timeout_s: float = 15.0
     webhook_secret_overlap_hours: float = 24.0
     webhook_user_agent: str = "Gongyi-Webhooks/1"
+    # active subscriptions are read at most this often by the consumer (another process's change
+    # is seen within it; this process's at once)
+    subscription_cache_s: float = 1.0
 
     # the sender: batches claimed per pass, concurrent sends, how long a claim is held
     dispatch_batch_size: int = 200

@@ -110,7 +110,7 @@ async def patch_subscription(
     async with runtime.uow(actor=actor_of(principal), request_id=request_id(request)) as uow:
         row = await subs.load(uow, principal, subscription_id, lock=True)
         require_if_match(request, row.version)
-        row = await subs.patch(uow, principal, row, body, url)
+        row = await subs.patch(uow, w.deps, principal, row, body, url)
         await uow.commit()
     return json_response(subs.public(row), headers={"ETag": etag(row.version)})
 
@@ -123,10 +123,11 @@ async def delete_subscription(
 ) -> Response:
     """Delete a subscription; what still waits for it is cancelled (If-Match)."""
     require_role(principal, *ROLES)
+    w = wiring(request)
     async with runtime.uow(actor=actor_of(principal), request_id=request_id(request)) as uow:
         row = await subs.load(uow, principal, subscription_id, lock=True)
         require_if_match(request, row.version)
-        await subs.delete(uow, row)
+        await subs.delete(uow, w.deps, row)
         await uow.commit()
     return Response(status_code=204)
 

@@ -7,8 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import uuid6
-from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, TextClause, bindparam, text
 
 from shared.auth import InvalidRegionCode, authority_prefix
 from shared.uow import UnitOfWork
@@ -31,28 +30,65 @@ def table(model: Any) -> Table:
     return t
 
 
-def insert_ignore(
-    uow: UnitOfWork, model: Any, rows: Sequence[Mapping[str, Any]], *, returning: str | None = None
-) -> Any:
-    """INSERT … ON CONFLICT DO NOTHING as one statement; with `returning`, the inserted keys."""
-    dialect = postgresql if uow.dialect == "postgresql" else sqlite
-    stmt = dialect.insert(table(model)).values(list(rows)).on_conflict_do_nothing()
-    if returning is not None:
-        stmt = stmt.returning(table(model).c[returning])
+# Dialect-specific ON CONFLICT constructs carry no SQLAlchemy cache key (they would be compiled
+# again on every execution); these hot-path statements are text with typed bind parameters,
+# built once per shape, so they are compiled once and typed values (instants, JSON) still apply.
+_STATEMENTS: dict[tuple[Any, ...], TextClause] = {}
+_MAX_ROWS = 50
+
+
+def _insert_sql(t: Table, columns: Sequence[str], rows: int, tail: str, returning: str | None) -> TextClause:
+    key = (t.fullname, tuple(columns), rows, tail, returning)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        values = ", ".join("(" + ", ".join(f":{c}__{i}" for c in columns) + ")" for i in range(rows))
+        sql = f"INSERT INTO {t.fullname} ({', '.join(columns)}) VALUES {values} {tail}"
+        if returning is not None:
+            sql += f" RETURNING {returning}"
+        stmt = text(sql).bindparams(*(bindparam(f"{c}__{i}", type_=t.c[c].type) for i in range(rows) for c in columns))
+        _STATEMENTS[key] = stmt
     return stmt
+
+
+def _params(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    return {f"{c}__{i}": row[c] for i, row in enumerate(rows) for c in columns}
+
+
+async def insert_ignore(
+    uow: UnitOfWork, model: Any, rows: Sequence[Mapping[str, Any]], *, returning: str | None = None
+) -> set[Any]:
+    """INSERT … ON CONFLICT DO NOTHING of many rows; with `returning`, that column of the rows inserted."""
+    t, inserted = table(model), set[Any]()
+    if not rows:
+        return inserted
+    rows = [with_defaults(t, r) for r in rows]
+    columns = list(rows[0])
+    for start in range(0, len(rows), _MAX_ROWS):
+        chunk = rows[start : start + _MAX_ROWS]
+        stmt = _insert_sql(t, columns, len(chunk), "ON CONFLICT DO NOTHING", returning)
+        result = await uow.conn.execute(stmt, _params(columns, chunk))
+        if returning is not None:
+            inserted.update(row[0] for row in result)
+    return inserted
 
 
 async def upsert(uow: UnitOfWork, model: Any, values: Mapping[str, Any], *, keys: Sequence[str]) -> None:
     """Insert or update the row with these key values (the other given columns are overwritten)."""
-    dialect = postgresql if uow.dialect == "postgresql" else sqlite
-    stmt = dialect.insert(table(model)).values(dict(values))
-    updates = {k: stmt.excluded[k] for k in values if k not in keys}
-    stmt = (
-        stmt.on_conflict_do_update(index_elements=list(keys), set_=updates)
-        if updates
-        else stmt.on_conflict_do_nothing()
-    )
-    await uow.conn.execute(stmt)
+    t = table(model)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in sorted(values) if c not in keys)
+    conflict = f"ON CONFLICT ({', '.join(keys)}) " + (f"DO UPDATE SET {updates}" if updates else "DO NOTHING")
+    row = with_defaults(t, values)
+    columns = sorted(row)
+    await uow.conn.execute(_insert_sql(t, columns, 1, conflict, None), _params(columns, [row]))
+
+
+def with_defaults(t: Table, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The row to insert: the given values plus the scalar defaults of the columns not given."""
+    row = dict(values)
+    for column in t.columns:
+        if column.name not in row and column.default is not None and column.default.is_scalar:
+            row[column.name] = getattr(column.default, "arg", None)
+    return row
 
 
 def region_prefixes(code: str | None) -> list[str]:

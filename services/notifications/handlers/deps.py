@@ -17,6 +17,7 @@ class Deps:
     cipher: FieldCipher
     calendar: Callable[[], WorkingCalendar]  # read at use: the runtime refreshes it
     wake: Callable[[], None] = lambda: None  # nudges the sender after a commit created deliveries
+    subscriptions_changed: Callable[[], None] = lambda: None  # drops the cached active subscriptions
     jitter: Callable[[], float] = field(default=random.random)  # retry jitter; tests may fix it
 
     @property

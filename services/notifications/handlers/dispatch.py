@@ -38,7 +38,7 @@ from services.notifications.handlers.senders import (
     WebhookSender,
     send_sms,
 )
-from services.notifications.models import Delivery, DeliveryAttempt, EventBody, Recipient, Subscription
+from services.notifications.models import Delivery, DeliveryAttempt, Recipient, Subscription
 from shared.pii import DecryptionError
 from shared.uow import UnitOfWork
 
@@ -107,7 +107,7 @@ class Dispatcher:
     # -- 1. claim ------------------------------------------------------------------------------
 
     async def claim(self, limit: int | None = None) -> list[Claimed]:
-        d, s, b, r = table(Delivery), table(Subscription), table(EventBody), table(Recipient)
+        d, s, r = table(Delivery), table(Subscription), table(Recipient)
         async with self.uow_factory() as uow:
             now = uow.now
             due = (
@@ -142,15 +142,14 @@ class Dispatcher:
                     s.c.secret_enc,
                     s.c.previous_secret_enc,
                     s.c.previous_secret_until,
-                    b.c.body.label("event_body"),
                     r.c.email_enc,
                     r.c.phone_enc,
                     r.c.locale.label("recipient_locale"),
                 )
                 .select_from(
-                    d.outerjoin(s, s.c.id == d.c.subscription_id)
-                    .outerjoin(b, (b.c.event_id == d.c.cause_event_id) & (d.c.channel == "webhook"))
-                    .outerjoin(r, (r.c.sub == d.c.recipient_ref) & (d.c.channel != "webhook"))
+                    d.outerjoin(s, s.c.id == d.c.subscription_id).outerjoin(
+                        r, (r.c.sub == d.c.recipient_ref) & (d.c.channel != "webhook")
+                    )
                 )
                 .where(d.c.id.in_(ids))
             )
@@ -187,7 +186,7 @@ class Dispatcher:
             url=row.url,
             subscription_status=row.subscription_status,
             secrets_enc=tuple(secrets),
-            event_body=row.event_body,
+            event_body=row.body.encode() if row.channel == "webhook" and row.body is not None else None,
             locale=row.recipient_locale or "zh-CN",
         )
 
@@ -354,6 +353,7 @@ class Dispatcher:
                 await uow.conn.execute(a.insert(), attempts)
             for subscription_id in sorted(gone):
                 await disable_subscription(uow, subscription_id, reason="the endpoint answered 410 Gone")
+                uow.after_commit(self.deps.subscriptions_changed)
             for item in dead:
                 await self._tell_officers(uow, item)
             await uow.commit()

@@ -19,7 +19,14 @@ from services.notifications.domain.catalogue import Audience, NotificationType
 from services.notifications.handlers import facts
 from services.notifications.handlers.common import prefix_of, table
 from services.notifications.handlers.deps import Deps
-from services.notifications.handlers.notify import Group, Notice, Notifier, matching_subscriptions
+from services.notifications.handlers.notify import (
+    Group,
+    Notice,
+    Notifier,
+    Plan,
+    SubscriptionCache,
+    matching_subscriptions,
+)
 from services.notifications.handlers.people import (
     admins,
     officers_of_region,
@@ -33,8 +40,8 @@ from shared.uow import UnitOfWork
 
 
 class FanOut:
-    def __init__(self, deps: Deps, notifier: Notifier) -> None:
-        self.deps, self.notifier = deps, notifier
+    def __init__(self, deps: Deps, notifier: Notifier, subscriptions: SubscriptionCache) -> None:
+        self.deps, self.notifier, self.subscriptions = deps, notifier, subscriptions
 
     async def __call__(self, uow: UnitOfWork, event: CloudEvent) -> None:
         ntype = catalogue.for_event(event.type)
@@ -43,22 +50,17 @@ class FanOut:
         incoming = Incoming(event)
         await facts.remember(uow, self.deps, incoming)
         region = await resolve_region(uow, incoming)
-        subscriptions, undecided = await matching_subscriptions(uow, event.type, region)
+        subscriptions, undecided = await matching_subscriptions(uow, self.subscriptions, event.type, region)
         if region is None and incoming.text("award_id") and (undecided or "officers" in ntype.audiences):
             # A disbursement of an award whose record is applied in another partition right now:
             # the relay published the award first, so it is there when we try again.
             raise TransientError(f"region of award {incoming.text('award_id')} not known yet")
         groups = await audience(uow, ntype, incoming, region)
-        notice = Notice(ntype, event.id, event.type, event.subject, region, incoming.context())
-        await self.notifier.to_people(uow, notice, groups)
-        await self.notifier.to_subscriptions(
-            uow,
-            event_id=event.id,
-            event_type=event.type,
-            body=incoming.body(),
-            subscriptions=subscriptions,
-            region_code=region,
-        )
+        plan = Plan(Notice(ntype, event.id, event.type, event.subject, region, incoming.context()))
+        self.notifier.plan_people(plan, groups, uow.now)
+        if subscriptions:
+            self.notifier.plan_webhooks(plan, subscriptions, incoming.body(), uow.now)
+        await self.notifier.write(uow, plan)
 
 
 async def resolve_region(uow: UnitOfWork, incoming: Incoming) -> str | None:

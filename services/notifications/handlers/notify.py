@@ -10,8 +10,10 @@ nothing and a redelivered event creates nothing new.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -24,7 +26,7 @@ from services.notifications.events import delivery_event
 from services.notifications.handlers.common import insert_ignore, new_id, table
 from services.notifications.handlers.deps import Deps
 from services.notifications.handlers.people import Person
-from services.notifications.models import Delivery, EventBody, InboxItem, Subscription
+from services.notifications.models import Delivery, InboxItem, Subscription
 from shared.auth import InvalidRegionCode, lies_within
 from shared.uow import UnitOfWork
 
@@ -74,15 +76,27 @@ def sms_text(rendered: Rendered) -> str:
     return f"{prefix}{subject}{suffix}"
 
 
+@dataclass
+class Plan:
+    """Rows one notice creates, written together: inbox items, then every delivery in one statement."""
+
+    notice: Notice
+    items: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
 class Notifier:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
 
     async def to_people(self, uow: UnitOfWork, notice: Notice, groups: Sequence[Group]) -> int:
         """Inbox items and deliveries for everyone in the groups; returns deliveries created."""
-        deps, ntype, now = self.deps, notice.ntype, uow.now
-        items: list[dict[str, Any]] = []
-        rows: list[dict[str, Any]] = []
+        plan = Plan(notice)
+        self.plan_people(plan, groups, uow.now)
+        return await self.write(uow, plan)
+
+    def plan_people(self, plan: Plan, groups: Sequence[Group], now: datetime) -> None:
+        deps, notice, ntype = self.deps, plan.notice, plan.notice.ntype
         for group in groups:
             context = {**notice.context, **group.context}
             rendered: dict[str, Rendered] = {}
@@ -99,7 +113,7 @@ class Notifier:
                 text = rendered.get(person.locale)
                 if text is None:
                     text = rendered[person.locale] = render(ntype.name, person.locale, context)
-                items.append(
+                plan.items.append(
                     {
                         "id": new_id(),
                         "recipient_sub": person.sub,
@@ -114,13 +128,32 @@ class Notifier:
                     }
                 )
                 for channel in channels:
-                    rows.append(self._person_row(notice, person, channel, text, now))
-        if not rows:
+                    plan.rows.append(self._person_row(notice, person, channel, text, now))
+
+    def plan_webhooks(self, plan: Plan, subscriptions: Sequence[str], body: bytes, now: datetime) -> None:
+        """One pending webhook per subscription: webhook-id = the event id, body = the bus bytes."""
+        notice = plan.notice
+        text = body.decode("utf-8")  # CloudEvents JSON is UTF-8: decoding and encoding again is exact
+        for sub_id in subscriptions:
+            row = _row(notice, channel="webhook", kind="subscription", ref=sub_id, now=now)
+            row.update(
+                notification_type=catalogue.short_name(notice.cause_type),
+                subscription_id=sub_id,
+                status="pending",
+                next_attempt_at=now,
+                message_id=notice.cause_id,
+                body=text,
+            )
+            plan.rows.append(row)
+
+    async def write(self, uow: UnitOfWork, plan: Plan) -> int:
+        if not plan.rows:
             return 0
-        await uow.conn.execute(insert_ignore(uow, InboxItem, items))
-        inserted = {r[0] for r in await uow.conn.execute(insert_ignore(uow, Delivery, rows, returning="id"))}
+        notice = plan.notice
+        await insert_ignore(uow, InboxItem, plan.items)
+        inserted = await insert_ignore(uow, Delivery, plan.rows, returning="id")
         pending = False
-        for row in rows:
+        for row in plan.rows:
             if row["id"] not in inserted:
                 continue
             if row["channel"] == "inbox":
@@ -138,34 +171,13 @@ class Notifier:
             else:
                 pending = True
         if pending:
-            uow.after_commit(deps.wake)
+            uow.after_commit(self.deps.wake)
         return len(inserted)
 
-    def _person_row(self, notice: Notice, person: Person, channel: str, text: Rendered, now: Any) -> dict[str, Any]:
-        row: dict[str, Any] = {
-            "id": new_id(),
-            "cause_event_id": notice.cause_id,
-            "cause_event_type": notice.cause_type,
-            "notification_type": notice.ntype.name,
-            "channel": channel,
-            "recipient_kind": person.kind,
-            "recipient_ref": person.sub,
-            "subscription_id": None,
-            "region_code": notice.region_code,
-            "attempts": 0,
-            "round_attempts": 0,
-            "lease_until": None,
-            "lease_token": None,
-            "subject": None,
-            "body": None,
-            "message_id": None,
-            "last_error": None,
-            "last_status_code": None,
-            "created_at": now,
-            "updated_at": now,
-            "delivered_at": None,
-            "next_attempt_at": None,
-        }
+    def _person_row(
+        self, notice: Notice, person: Person, channel: str, text: Rendered, now: datetime
+    ) -> dict[str, Any]:
+        row = _row(notice, channel=channel, kind=person.kind, ref=person.sub, now=now)
         if channel == "inbox":
             row.update(status="delivered", attempts=1, round_attempts=1, delivered_at=now)
             return row
@@ -179,77 +191,72 @@ class Notifier:
 
     async def email_only(self, uow: UnitOfWork, notice: Notice, person: Person, text: Rendered) -> int:
         """A pending email and nothing in the inbox (the digest summarises what the inbox holds)."""
-        row = self._person_row(notice, person, "email", text, uow.now)
-        inserted = list(await uow.conn.execute(insert_ignore(uow, Delivery, [row], returning="id")))
-        if inserted:
-            uow.after_commit(self.deps.wake)
-        return len(inserted)
+        plan = Plan(notice, rows=[self._person_row(notice, person, "email", text, uow.now)])
+        return await self.write(uow, plan)
 
-    async def to_subscriptions(
-        self,
-        uow: UnitOfWork,
-        *,
-        event_id: str,
-        event_type: str,
-        body: bytes,
-        subscriptions: Sequence[tuple[str, str]],
-        region_code: str | None,
-    ) -> int:
-        """One pending webhook delivery per (subscription id, recipient kind); webhook-id = event id."""
-        if not subscriptions:
-            return 0
-        now = uow.now
-        await uow.conn.execute(
-            insert_ignore(
-                uow, EventBody, [{"event_id": event_id, "event_type": event_type, "body": body, "received_at": now}]
+
+def _row(notice: Notice, *, channel: str, kind: str, ref: str, now: datetime) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "cause_event_id": notice.cause_id,
+        "cause_event_type": notice.cause_type,
+        "notification_type": notice.ntype.name,
+        "channel": channel,
+        "recipient_kind": kind,
+        "recipient_ref": ref,
+        "subscription_id": None,
+        "region_code": notice.region_code,
+        "status": "pending",
+        "attempts": 0,
+        "round_attempts": 0,
+        "next_attempt_at": None,
+        "lease_until": None,
+        "lease_token": None,
+        "message_id": None,
+        "subject": None,
+        "body": None,
+        "last_error": None,
+        "last_status_code": None,
+        "created_at": now,
+        "updated_at": now,
+        "delivered_at": None,
+    }
+
+
+class SubscriptionCache:
+    """Active subscriptions, read at most once per `ttl_s` (every event needs them).
+
+    A subscription created or changed in another process is seen within `ttl_s`; changes made in
+    this process are seen at once. A delivery created for a subscription disabled meanwhile is
+    cancelled by the sender, never sent.
+    """
+
+    def __init__(self, ttl_s: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_s, self.monotonic = ttl_s, monotonic
+        self._rows: list[Any] | None = None
+        self._read_at = 0.0
+
+    def invalidate(self) -> None:
+        self._rows = None
+
+    async def active(self, uow: UnitOfWork) -> list[Any]:
+        if self._rows is None or self.monotonic() - self._read_at > self.ttl_s:
+            s = table(Subscription)
+            rows = await uow.conn.execute(
+                select(s.c.id, s.c.event_types, s.c.region_code).where(s.c.status == "active")
             )
-        )
-        rows = [
-            {
-                "id": new_id(),
-                "cause_event_id": event_id,
-                "cause_event_type": event_type,
-                "notification_type": catalogue.short_name(event_type),
-                "channel": "webhook",
-                "recipient_kind": "subscription",
-                "recipient_ref": sub_id,
-                "subscription_id": sub_id,
-                "region_code": region_code,
-                "status": "pending",
-                "attempts": 0,
-                "round_attempts": 0,
-                "next_attempt_at": now,
-                "lease_until": None,
-                "lease_token": None,
-                "message_id": event_id,
-                "subject": None,
-                "body": None,
-                "last_error": None,
-                "last_status_code": None,
-                "created_at": now,
-                "updated_at": now,
-                "delivered_at": None,
-            }
-            for sub_id, _kind in subscriptions
-        ]
-        inserted = list(await uow.conn.execute(insert_ignore(uow, Delivery, rows, returning="id")))
-        if inserted:
-            uow.after_commit(self.deps.wake)
-        return len(inserted)
+            self._rows, self._read_at = list(rows), self.monotonic()
+        return self._rows
 
 
 async def matching_subscriptions(
-    uow: UnitOfWork, event_type: str, region_code: str | None
-) -> tuple[list[tuple[str, str]], bool]:
+    uow: UnitOfWork, cache: SubscriptionCache, event_type: str, region_code: str | None
+) -> tuple[list[str], bool]:
     """Active subscriptions whose patterns match the type and whose region contains the event's;
     and whether a regional subscription matched the type but the event's region is unknown."""
-    s = table(Subscription)
-    rows = await uow.conn.execute(
-        select(s.c.id, s.c.event_types, s.c.region_code, s.c.owner_role).where(s.c.status == "active")
-    )
-    out: list[tuple[str, str]] = []
+    out: list[str] = []
     undecided = False
-    for row in rows:
+    for row in await cache.active(uow):
         if not any(catalogue.matches(p, event_type) for p in row.event_types or ()):
             continue
         if row.region_code:
@@ -261,5 +268,5 @@ async def matching_subscriptions(
                     continue
             except InvalidRegionCode:
                 continue
-        out.append((row.id, row.owner_role))
+        out.append(row.id)
     return out, undecided

@@ -110,6 +110,7 @@ async def create(
         "updated_at": uow.now,
     }
     await uow.conn.execute(table(Subscription).insert().values(**row))
+    uow.after_commit(deps.subscriptions_changed)
     uow.audit("subscription.created", f"subscriptions/{sub_id}", {"event_types": row["event_types"]})
     return await load(uow, principal, sub_id), secret
 
@@ -125,7 +126,9 @@ async def load(uow: UnitOfWork, principal: Principal, sub_id: str, *, lock: bool
     return row
 
 
-async def patch(uow: UnitOfWork, principal: Principal, row: Any, body: SubscriptionPatch, url: str | None) -> Any:
+async def patch(
+    uow: UnitOfWork, deps: Deps, principal: Principal, row: Any, body: SubscriptionPatch, url: str | None
+) -> Any:
     s = table(Subscription)
     values: dict[str, Any] = {"version": row.version + 1, "updated_at": uow.now}
     if url is not None:
@@ -140,17 +143,19 @@ async def patch(uow: UnitOfWork, principal: Principal, row: Any, body: Subscript
         values.update(status="disabled", disabled_reason=f"disabled by {principal.role}")
         await cancel_pending(uow, row.id, reason="subscription disabled by its owner")
     await uow.conn.execute(update(s).where(s.c.id == row.id).values(**values))
+    uow.after_commit(deps.subscriptions_changed)
     changed = sorted(k for k in values if k not in ("version", "updated_at"))
     uow.audit("subscription.updated", f"subscriptions/{row.id}", {"changed": changed})
     return await load(uow, principal, row.id)
 
 
-async def delete(uow: UnitOfWork, row: Any) -> None:
+async def delete(uow: UnitOfWork, deps: Deps, row: Any) -> None:
     s = table(Subscription)
     await uow.conn.execute(
         update(s).where(s.c.id == row.id).values(status="deleted", version=row.version + 1, updated_at=uow.now)
     )
     await cancel_pending(uow, row.id, reason="subscription deleted")
+    uow.after_commit(deps.subscriptions_changed)
     uow.audit("subscription.deleted", f"subscriptions/{row.id}", {})
 
 

@@ -1,7 +1,7 @@
 """Tables of the notifications service (schema `notifications`) and its I/O models."""
 
 from services.notifications.models.base import NotificationsModel, infra
-from services.notifications.models.deliveries import Delivery, DeliveryAttempt, EventBody, InboxItem, Subscription
+from services.notifications.models.deliveries import Delivery, DeliveryAttempt, InboxItem, Subscription
 from services.notifications.models.directory import Preference, Recipient
 from services.notifications.models.facts import (
     AnnualReportFact,
@@ -23,7 +23,6 @@ __all__ = [
     "CallFact",
     "Delivery",
     "DeliveryAttempt",
-    "EventBody",
     "InboxItem",
     "NoticeFact",
     "NotificationsModel",

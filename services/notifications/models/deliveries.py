@@ -1,4 +1,4 @@
-"""Inbox items, deliveries with their attempt log, the event bodies webhooks send, subscriptions.
+"""Inbox items, deliveries with their attempt log, webhook subscriptions.
 
 A delivery is unique per (cause event id, recipient or subscription, channel) and is created in
 the consumer's inbox transaction; the sender claims due rows with a lease, sends outside any
@@ -8,7 +8,7 @@ CloudEvent id; email `<ce-id>.<recipient-hash>@gongyi>`) so a resend keeps its i
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint, text
 from sqlmodel import Field
 
 from services.notifications.models.base import NotificationsModel, instant, json_list
@@ -31,15 +31,6 @@ class InboxItem(NotificationsModel, table=True):
     resource: str | None = Field(default=None, max_length=200)
     created_at: datetime = instant()
     read_at: datetime | None = instant(nullable=True)
-
-
-class EventBody(NotificationsModel, table=True):
-    __tablename__ = "event_bodies"
-
-    event_id: str = Field(primary_key=True, max_length=64)
-    event_type: str = Field(max_length=200)
-    body: bytes = Field(sa_type=LargeBinary)  # the structured CloudEvent exactly as on the bus
-    received_at: datetime = instant()
 
 
 class Delivery(NotificationsModel, table=True):
@@ -73,7 +64,7 @@ class Delivery(NotificationsModel, table=True):
     lease_token: str | None = Field(default=None, max_length=36)
     message_id: str | None = Field(default=None, max_length=300)
     subject: str | None = Field(default=None, max_length=300)
-    body: str | None = Field(default=None, sa_type=Text)
+    body: str | None = Field(default=None, sa_type=Text)  # email/SMS text; a webhook's CloudEvent JSON
     last_error: str | None = Field(default=None, max_length=500)
     last_status_code: int | None = None
     created_at: datetime = instant()

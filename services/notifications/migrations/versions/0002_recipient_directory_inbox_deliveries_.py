@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-22 03:03:21.178966
+Create Date: 2026-11-22 03:38:24.826961
 """
 
 from collections.abc import Sequence
@@ -135,14 +135,6 @@ def upgrade() -> None:
     with op.batch_alter_table('delivery_attempts', schema='notifications') as batch_op:
         batch_op.create_index('ix_delivery_attempts_delivery', ['delivery_id', 'attempt'], unique=False)
 
-    op.create_table('event_bodies',
-    sa.Column('event_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('event_type', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.Column('body', sa.LargeBinary(), nullable=False),
-    sa.Column('received_at', shared.tables.UtcDateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('event_id'),
-    schema='notifications'
-    )
     op.create_table('inbox_items',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
     sa.Column('recipient_sub', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
@@ -266,7 +258,6 @@ def downgrade() -> None:
         batch_op.drop_index('ix_inbox_items_recipient')
 
     op.drop_table('inbox_items', schema='notifications')
-    op.drop_table('event_bodies', schema='notifications')
     with op.batch_alter_table('delivery_attempts', schema='notifications') as batch_op:
         batch_op.drop_index('ix_delivery_attempts_delivery')
 
