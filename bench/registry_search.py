@@ -1,6 +1,6 @@
 """Benchmark: list / search latency on 100,000 organizations with 16 concurrent clients
 (target p99 ≤ 50 ms), against a private PostgreSQL and the registry API served by uvicorn in its
-own process (one worker).
+own process(es) (`--workers`, default 1).
 
     .venv/bin/python -m bench.registry_search [--rows 100000] [--clients 16] [--seconds 20]
 
@@ -108,6 +108,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     args = parser.parse_args()
     with registry_database() as (_cluster, url), tempfile.TemporaryDirectory() as data_dir:
         figures = asyncio.run(import_file(url, csv_bytes(rows(args.rows)), "orgs.csv"))
@@ -129,6 +130,8 @@ def main() -> None:
                 "bench.registry_search:app_factory",
                 "--port",
                 str(port),
+                "--workers",
+                str(args.workers),
                 "--log-level",
                 "warning",
                 "--no-access-log",
@@ -145,7 +148,8 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=30)
     everything = [v for values in latencies.values() for v in values]
-    print(f"list/search on {args.rows:,} organizations, {args.clients} concurrent clients, {args.seconds:.0f} s")
+    setup = f"{args.clients} concurrent clients, {args.workers} worker(s), {args.seconds:.0f} s"
+    print(f"list/search on {args.rows:,} organizations, {setup}")
     print(f"{'query':28s} {'n':>6s} {'p50 ms':>8s} {'p95 ms':>8s} {'p99 ms':>8s}")
     for name, values in latencies.items():
         if values:

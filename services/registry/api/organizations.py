@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
@@ -22,7 +22,7 @@ from services.registry.models import Organization, io
 from services.registry.settings import RegistrySettings
 from shared import problems
 from shared.deps import CurrentPrincipal, RuntimeDep, actor_of, require_role
-from shared.http import Page, list_response, require_if_match
+from shared.http import Page, json_response, list_response, require_if_match, wants_xlsx
 from shared.problems import NotFound
 from shared.uow import UnitOfWork
 
@@ -94,7 +94,9 @@ async def list_organizations(
     )
     async with runtime.uow(readonly=True, actor=actor_of(principal)) as uow:
         page = await queries.list_organizations(uow, principal, filters, cursor=cursor, limit=limit)
-    return list_response(request, page, sheet="organizations")
+    if wants_xlsx(request):
+        return list_response(request, Page[dict[str, Any]](**page), sheet="organizations")
+    return json_response(page)
 
 
 @router.get(

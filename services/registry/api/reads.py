@@ -78,7 +78,7 @@ async def missing_annual_reports(
             for k in rules.REGISTERED_KINDS
             if (d := rules.annual_report_deadline(k, direct=True, year=year)) and d < day
         ]
-        items: list[io.OrganizationSummary] = []
+        items: list[dict[str, Any]] = []
         next_cursor = None
         if prefix is not None and kinds:
             started = func.coalesce(ORGS.c.registered_on, ORGS.c.filed_on)
@@ -98,21 +98,6 @@ async def missing_annual_reports(
             if decoded:
                 stmt = stmt.where(ORGS.c.id > decoded[0])
             rows = (await uow.conn.execute(stmt)).all()
-            items = [
-                io.OrganizationSummary(
-                    id=r.id,
-                    name=r.name,
-                    kind=r.kind,
-                    status=r.status,
-                    region_code=r.region_code,
-                    uscc=r.uscc,
-                    filing_number=r.filing_number,
-                    registered_on=r.registered_on,
-                    filed_on=r.filed_on,
-                    service_domains=list(r.service_domains or []),
-                    listed=io.Listed(irregular=r.listed_irregular, serious=r.listed_serious),
-                )
-                for r in rows[:limit]
-            ]
-            next_cursor = Cursor.encode([items[-1].id]) if len(rows) > limit else None
-    return list_response(request, Page[io.OrganizationSummary](items=items, next_cursor=next_cursor), sheet="missing")
+            items = [queries.summary_of(r) for r in rows[:limit]]
+            next_cursor = Cursor.encode([items[-1]["id"]]) if len(rows) > limit else None
+    return list_response(request, Page[dict[str, Any]](items=items, next_cursor=next_cursor), sheet="missing")

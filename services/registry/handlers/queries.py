@@ -17,7 +17,7 @@ from services.registry.handlers.credit import listing_public
 from services.registry.handlers.duties import investigation_public, penalty_public, report_public
 from services.registry.models import AnnualReport, CreditListing, Grade, Investigation, Organization, Penalty, io
 from shared.auth import Principal
-from shared.http import Cursor, Page
+from shared.http import Cursor
 from shared.problems import BadRequest, Forbidden
 from shared.uow import UnitOfWork
 
@@ -125,9 +125,28 @@ def list_statement(
     return stmt.order_by(ORGS.c.id).limit(limit + 1)
 
 
+def summary_of(r: Any) -> dict[str, Any]:
+    """A list item as plain data (the shape of `io.OrganizationSummary`): lists are the hot read
+    path, so they skip building a model per row."""
+    return {
+        "id": r.id,
+        "name": r.name,
+        "kind": r.kind,
+        "status": r.status,
+        "region_code": r.region_code,
+        "uscc": r.uscc,
+        "filing_number": r.filing_number,
+        "registered_on": r.registered_on,
+        "filed_on": r.filed_on,
+        "service_domains": list(r.service_domains or []),
+        "listed": {"irregular": r.listed_irregular, "serious": r.listed_serious},
+    }
+
+
 async def list_organizations(
     uow: UnitOfWork, principal: Principal, filters: Filters, *, cursor: str | None, limit: int
-) -> Page[io.OrganizationSummary]:
+) -> dict[str, Any]:
+    """`{items, next_cursor}` with items shaped like `io.OrganizationSummary`."""
     decoded = Cursor.decode(cursor)
     after = None
     if decoded is not None:
@@ -136,26 +155,11 @@ async def list_organizations(
         after = decoded[0]
     stmt = list_statement(principal, filters, dialect=uow.dialect, after=after, limit=limit)
     if stmt is None:
-        return Page[io.OrganizationSummary](items=[], next_cursor=None)
+        return {"items": [], "next_cursor": None}
     rows = (await uow.conn.execute(stmt)).all()
-    items = [
-        io.OrganizationSummary(
-            id=r.id,
-            name=r.name,
-            kind=r.kind,
-            status=r.status,
-            region_code=r.region_code,
-            uscc=r.uscc,
-            filing_number=r.filing_number,
-            registered_on=r.registered_on,
-            filed_on=r.filed_on,
-            service_domains=list(r.service_domains or []),
-            listed=io.Listed(irregular=r.listed_irregular, serious=r.listed_serious),
-        )
-        for r in rows[:limit]
-    ]
-    next_cursor = Cursor.encode([items[-1].id]) if len(rows) > limit else None
-    return Page[io.OrganizationSummary](items=items, next_cursor=next_cursor)
+    items = [summary_of(r) for r in rows[:limit]]
+    next_cursor = Cursor.encode([items[-1]["id"]]) if len(rows) > limit else None
+    return {"items": items, "next_cursor": next_cursor}
 
 
 # -- standing -------------------------------------------------------------------------------------

@@ -9,8 +9,13 @@ from shared.outbox import BATCH_THRESHOLD, PendingEvent
 
 
 def _event(key: str, n: int) -> PendingEvent:
-    return PendingEvent(topic="registry.organization", key=key, type="cn.gongyi.registry.organization.updated.v1",
-                        subject=f"organizations/{key}", data={"n": n})
+    return PendingEvent(
+        topic="registry.organization",
+        key=key,
+        type="cn.gongyi.registry.organization.updated.v1",
+        subject=f"organizations/{key}",
+        data={"n": n},
+    )
 
 
 async def test_a_batch_keeps_per_key_sequences_and_order(pg):
@@ -18,7 +23,12 @@ async def test_a_batch_keeps_per_key_sequences_and_order(pg):
     async with runtime.uow() as uow:
         uow.stage(_event("a", 0))
         await uow.commit()
-    staged = [_event(key, n) for n in range(BATCH_THRESHOLD + 4) for key in ("a", "b", "c") if (n + len(key)) % 2 or key == "a"]
+    staged = [
+        _event(key, n)
+        for n in range(BATCH_THRESHOLD + 4)
+        for key in ("a", "b", "c")
+        if (n + len(key)) % 2 or key == "a"
+    ]
     assert len(staged) >= BATCH_THRESHOLD
     async with runtime.uow() as uow:
         uow.stage(*staged)

@@ -311,3 +311,14 @@ async def test_revocation_by_licence_revoked_penalty(pg):
     assert got["status"] == "revoked" and got["revoked_on"] == "2026-02-20"
     events = await published(pg)
     assert [e["type"].split(".")[-2] for e in events] == ["registered", "penalty_recorded", "revoked"]
+
+
+async def test_concurrent_registrations_of_one_code_register_it_once(pg):
+    officer = pg.auth("officer", region="440111")
+    uscc = make_uscc()
+    results = await asyncio.gather(
+        *(pg.client.post(ORGS, json=org_body(uscc=uscc), headers={**officer, **idem()}) for _ in range(4))
+    )
+    assert sorted(r.status_code for r in results) == [201, 409, 409, 409]
+    assert len((await pg.client.get(ORGS, headers=officer)).json()["items"]) == 1
+    assert len(await published(pg)) == 1

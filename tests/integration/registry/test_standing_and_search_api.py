@@ -203,3 +203,21 @@ async def test_cluster_locale_classifies_cjk_as_letters_and_search_uses_the_inde
             ).scalars()
         )
         assert "ix_organizations_name_grams" in plan
+
+
+async def test_grades_arrive_over_kafka_and_registry_events_leave_over_it(stack_factory):
+    stack = await stack_factory(("registry",), db="postgres", bus="kafka")
+    officer = stack.auth("officer", region="440111")
+    org = await register(stack, officer)
+    await stage_rating(
+        stack,
+        org["id"],
+        "published",
+        {"grade": "4A", "valid_from": "2025-06-01", "valid_until": "2030-05-31"},
+        sequence=1,
+    )
+    await stack.settle()
+    standing = (await stack.client.get(f"{ORGS}/{org['id']}/standing", headers=officer)).json()
+    assert standing["current_grade"]["grade"] == "4A"
+    records = await stack.bus.read_all(stack.runtimes["registry"].settings.topic("registry.organization"))
+    assert [r.header("ce_type").decode() for r in records] == ["cn.gongyi.registry.organization.registered.v1"]
