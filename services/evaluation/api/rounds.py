@@ -9,7 +9,7 @@ from sqlalchemy import select, tuple_
 
 from services.evaluation.api.common import command, dump, page, query, versioned
 from services.evaluation.domain.points import fmt
-from services.evaluation.handlers import rounds, scoring
+from services.evaluation.handlers import aggregation, rounds
 from services.evaluation.handlers.context import Context, execute, require_officer
 from services.evaluation.handlers.queries import evaluation_public
 from services.evaluation.models import Evaluation, Round
@@ -163,6 +163,6 @@ async def aggregate_round(request: Request, principal: CurrentPrincipal, round_i
     async def work(uow: UnitOfWork, ctx: Context) -> tuple[Any, dict[str, str]]:
         rnd = await rounds.get_round(uow, round_id)
         require_officer(principal, rnd.region_code)
-        return await scoring.propose_round(ctx, uow, round_id), {}
+        return await aggregation.propose_round(ctx, uow, round_id), {}
 
     return await command(request, principal, work)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, File, Request, Response, UploadFile
 from sqlalchemy import select
 
 from services.evaluation.api.common import command, dump, query, versioned
-from services.evaluation.handlers import scoring
+from services.evaluation.handlers import aggregation, scoring, workbook
 from services.evaluation.handlers.context import Context, can_read_evaluation, execute, get_evaluation, require_officer
 from services.evaluation.handlers.queries import evaluation_public, replay
 from services.evaluation.models import Assignment, Evaluation, ScoreSheet
@@ -16,7 +16,7 @@ from services.evaluation.models.io import ScoresPut
 from shared import problems
 from shared.auth import Principal
 from shared.deps import CurrentPrincipal
-from shared.http import etag, json_response, require_version_precondition
+from shared.http import XLSX, etag, json_response, require_version_precondition
 from shared.problems import NotFound
 from shared.uow import UnitOfWork
 
@@ -132,12 +132,12 @@ async def get_aggregate(request: Request, principal: CurrentPrincipal, evaluatio
     async def work(uow: UnitOfWork, ctx: Context) -> Any:
         ev = await get_evaluation(uow, evaluation_id)
         require_officer(principal, ev.region_code)
-        agg, assigned, submitted = await scoring.aggregate_one(ctx, uow, ev)
+        agg, assigned, submitted = await aggregation.aggregate_one(ctx, uow, ev)
         return {
             "evaluation_id": ev.id,
             "assigned": assigned,
             "submitted": submitted,
-            "aggregate": scoring.public_aggregate(agg) if agg else None,
+            "aggregate": aggregation.public_aggregate(agg) if agg else None,
         }
 
     return json_response(await query(request, work))
@@ -152,7 +152,7 @@ async def propose(request: Request, principal: CurrentPrincipal, evaluation_id: 
     async def work(uow: UnitOfWork, ctx: Context) -> tuple[Any, dict[str, str]]:
         ev = await get_evaluation(uow, evaluation_id)
         require_officer(principal, ev.region_code)
-        result = await scoring.propose_round(ctx, uow, ev.round_id or "", only=ev.id)
+        result = await aggregation.propose_round(ctx, uow, ev.round_id or "", only=ev.id)
         if not result["proposed"]:
             from services.evaluation.domain.points import RuleBroken
 
@@ -180,6 +180,53 @@ async def history(request: Request, principal: CurrentPrincipal, evaluation_id: 
         return await replay(uow, ev)
 
     return json_response(await query(request, work))
+
+
+@router.post(
+    "/evaluations/{evaluation_id}/scores/upload",
+    summary="Enter the caller's scores from an XLSX sheet in the template's layout (same rules as the PUT)",
+    responses=problems.responses(400, 401, 403, 404, 409, 412, 413, 422, 428),
+)
+async def upload_scores(
+    request: Request, principal: CurrentPrincipal, evaluation_id: str, file: Annotated[UploadFile, File()]
+) -> Response:
+    scores, comments = workbook.parse_upload(await file.read())
+    created: list[bool] = []
+
+    async def work(uow: UnitOfWork, ctx: Context) -> tuple[Any, dict[str, str]]:
+        sheet, was_created = await scoring.put_scores(
+            ctx,
+            uow,
+            principal,
+            evaluation_id,
+            {"scores": scores, "comments": comments},
+            lambda version: require_version_precondition(request, version),
+        )
+        created.append(was_created)
+        return sheet, {"ETag": etag(sheet["version"])}
+
+    response = await command(request, principal, work, body={"scores": scores, "comments": comments})
+    if created and created[0]:
+        response.status_code = 201
+    return response
+
+
+@router.get(
+    "/evaluations/{evaluation_id}/scores/sheet.xlsx",
+    summary="The blank score sheet of the evaluation's template (XLSX), to fill in and upload",
+    responses=problems.responses(401, 404),
+)
+async def blank_sheet(request: Request, principal: CurrentPrincipal, evaluation_id: str) -> Response:
+    async def work(uow: UnitOfWork, ctx: Context) -> Any:
+        ev = await readable(uow, principal, evaluation_id)
+        template, _, _ = await scoring.documents_of(ctx, uow, ev)
+        return workbook.blank_sheet(template, title=f"{ev.organization.get('name', ev.org_id)} 评分表")
+
+    return Response(
+        await query(request, work),
+        media_type=XLSX,
+        headers={"Content-Disposition": 'attachment; filename="score-sheet.xlsx"'},
+    )
 
 
 __all__ = ["dump", "router"]

@@ -20,14 +20,12 @@ from sqlalchemy import or_, select
 
 from services.evaluation import events
 from services.evaluation.domain.bands import one_grade_down
-from services.evaluation.domain.eligibility import Standing, downgrade_reason_for_annual
 from services.evaluation.domain.rating import certificate_return_by
 from services.evaluation.domain.rulesets import RuleSet
 from services.evaluation.handlers.catalog import get_document
 from services.evaluation.handlers.context import Context, execute, require_officer, today
-from services.evaluation.models import Decision, Grade, OrgStanding, RatingProposal
+from services.evaluation.models import Decision, Grade, RatingProposal
 from shared.auth import Principal
-from shared.envelope import CloudEvent
 from shared.problems import Conflict, NotFound
 from shared.uow import UnitOfWork
 
@@ -115,83 +113,6 @@ async def propose(
         {"proposal_id": proposal.id, "grade_id": grade.id, "reason": reason, **facts},
     )
     return proposal
-
-
-def _source(event: CloudEvent) -> dict[str, Any]:
-    return {"source_event_id": event.id, "source_event_type": event.type}
-
-
-async def on_annual_result(
-    ctx: Context, uow: UnitOfWork, row: OrgStanding, standing: Standing, year: int, event: CloudEvent
-) -> None:
-    grade = await target_grade(uow, row.org_id, today(uow))
-    if grade is None:
-        return
-    reason = downgrade_reason_for_annual(await rule_set_of(ctx, uow, grade), standing.annual, year)
-    if reason is not None:
-        effective = date.fromisoformat(event.data["effective_on"]) if event.data.get("effective_on") else today(uow)
-        await propose(
-            uow,
-            grade,
-            action="downgrade",
-            reason=reason,
-            effective_on=effective,
-            facts={"year": year, "result": event.data.get("result"), **_source(event)},
-        )
-
-
-async def on_penalty(
-    ctx: Context, uow: UnitOfWork, row: OrgStanding, penalty: dict[str, Any], event: CloudEvent
-) -> None:
-    grade = await target_grade(uow, row.org_id, today(uow))
-    if grade is None or "administrative_penalty" not in (await rule_set_of(ctx, uow, grade)).downgrade_on:
-        return
-    effective = date.fromisoformat(penalty["decided_on"]) if penalty.get("decided_on") else today(uow)
-    await propose(
-        uow,
-        grade,
-        action="downgrade",
-        reason="administrative_penalty",
-        effective_on=max(effective, today(uow)),
-        facts={"penalty_id": penalty.get("penalty_id"), "penalty_type": penalty.get("penalty_type"), **_source(event)},
-    )
-
-
-async def on_serious_listing(
-    ctx: Context, uow: UnitOfWork, row: OrgStanding, listing: dict[str, Any], event: CloudEvent
-) -> None:
-    listed_on = date.fromisoformat(listing["listed_on"]) if listing.get("listed_on") else today(uow)
-    for grade in await live_grades(uow, row.org_id, listed_on, lock=True):
-        rule_set = await rule_set_of(ctx, uow, grade)
-        facts = {"listing_id": listing.get("listing_id"), "reason_code": listing.get("reason_code"), **_source(event)}
-        if rule_set.on_serious_listing == "revoke":
-            await revoke(
-                ctx,
-                uow,
-                grade,
-                reason="serious_listing",
-                effective_on=listed_on,
-                decided_by="system",
-                detail={**facts, "policy": "on_serious_listing: revoke", "rule_set": rule_set.ref},
-            )
-        else:
-            await propose(uow, grade, action="revoke", reason="serious_listing", effective_on=listed_on, facts=facts)
-
-
-async def on_organization_ended(
-    ctx: Context, uow: UnitOfWork, row: OrgStanding, verb: str, on: date | None, event: CloudEvent
-) -> None:
-    effective = on or today(uow)
-    for grade in await live_grades(uow, row.org_id, effective, lock=True):
-        await revoke(
-            ctx,
-            uow,
-            grade,
-            reason=f"organization_{verb}",
-            effective_on=effective,
-            decided_by="system",
-            detail=_source(event),
-        )
 
 
 async def revoke(

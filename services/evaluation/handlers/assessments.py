@@ -19,9 +19,9 @@ from services.evaluation import events
 from services.evaluation.domain.points import RuleBroken, fmt, parse_points
 from services.evaluation.domain.rating import require_status
 from services.evaluation.domain.templates import Template
+from services.evaluation.handlers.aggregation import aggregate_one, public_aggregate
 from services.evaluation.handlers.catalog import get_document
 from services.evaluation.handlers.context import Context, execute, get_evaluation, require_officer, today
-from services.evaluation.handlers.scoring import aggregate_one, public_aggregate
 from services.evaluation.models import Decision, Evaluation
 from shared.auth import Principal
 from shared.consumer import PermanentError

@@ -14,10 +14,17 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from services.evaluation.domain.eligibility import AnnualResult, Investigation, Listing, Penalty, Standing
+from services.evaluation.domain.eligibility import (
+    AnnualResult,
+    Investigation,
+    Listing,
+    Penalty,
+    Standing,
+    downgrade_reason_for_annual,
+)
 from services.evaluation.domain.points import parse_points
-from services.evaluation.handlers import after
-from services.evaluation.handlers.context import Context
+from services.evaluation.handlers.after import live_grades, propose, revoke, rule_set_of, target_grade
+from services.evaluation.handlers.context import Context, today
 from services.evaluation.models import OrgStanding
 from shared.consumer import PermanentError
 from shared.envelope import CloudEvent
@@ -116,11 +123,11 @@ async def apply_registry_event(ctx: Context, uow: UnitOfWork, event: CloudEvent)
             "effective_on": data.get("effective_on"),
         }
         row.annual = annual
-        await after.on_annual_result(ctx, uow, row, to_standing(row), year, event)
+        await on_annual_result(ctx, uow, row, to_standing(row), year, event)
     elif verb == "penalty_recorded":
         penalty = {k: data.get(k) for k in ("penalty_id", "penalty_type", "fine", "decided_on", "executed_on")}
         row.penalties = _upsert(row.penalties or [], "penalty_id", penalty)
-        await after.on_penalty(ctx, uow, row, penalty, event)
+        await on_penalty(ctx, uow, row, penalty, event)
     elif verb in ("investigation_opened", "investigation_closed"):
         item = {
             "investigation_id": data.get("investigation_id"),
@@ -133,10 +140,90 @@ async def apply_registry_event(ctx: Context, uow: UnitOfWork, event: CloudEvent)
         item["removed_on"] = None
         row.listings = _upsert(row.listings or [], "listing_id", item)
         if data.get("list") == "serious":
-            await after.on_serious_listing(ctx, uow, row, item, event)
+            await on_serious_listing(ctx, uow, row, item, event)
     elif verb == "delisted":
         item = {"listing_id": data.get("listing_id"), "list": data.get("list"), "removed_on": data.get("removed_on")}
         row.listings = _upsert(row.listings or [], "listing_id", item)
     elif verb in ("deregistered", "revoked"):
         on = _date(data.get(f"{verb}_on")) or _date(data.get("effective_on"))
-        await after.on_organization_ended(ctx, uow, row, verb, on, event)
+        await on_organization_ended(ctx, uow, row, verb, on, event)
+
+
+# -- what registry facts do to a published grade ---------------------------------------------------
+
+
+def _source(event: CloudEvent) -> dict[str, Any]:
+    return {"source_event_id": event.id, "source_event_type": event.type}
+
+
+async def on_annual_result(
+    ctx: Context, uow: UnitOfWork, row: OrgStanding, standing: Standing, year: int, event: CloudEvent
+) -> None:
+    grade = await target_grade(uow, row.org_id, today(uow))
+    if grade is None:
+        return
+    reason = downgrade_reason_for_annual(await rule_set_of(ctx, uow, grade), standing.annual, year)
+    if reason is not None:
+        effective = date.fromisoformat(event.data["effective_on"]) if event.data.get("effective_on") else today(uow)
+        await propose(
+            uow,
+            grade,
+            action="downgrade",
+            reason=reason,
+            effective_on=effective,
+            facts={"year": year, "result": event.data.get("result"), **_source(event)},
+        )
+
+
+async def on_penalty(
+    ctx: Context, uow: UnitOfWork, row: OrgStanding, penalty: dict[str, Any], event: CloudEvent
+) -> None:
+    grade = await target_grade(uow, row.org_id, today(uow))
+    if grade is None or "administrative_penalty" not in (await rule_set_of(ctx, uow, grade)).downgrade_on:
+        return
+    effective = date.fromisoformat(penalty["decided_on"]) if penalty.get("decided_on") else today(uow)
+    await propose(
+        uow,
+        grade,
+        action="downgrade",
+        reason="administrative_penalty",
+        effective_on=max(effective, today(uow)),
+        facts={"penalty_id": penalty.get("penalty_id"), "penalty_type": penalty.get("penalty_type"), **_source(event)},
+    )
+
+
+async def on_serious_listing(
+    ctx: Context, uow: UnitOfWork, row: OrgStanding, listing: dict[str, Any], event: CloudEvent
+) -> None:
+    listed_on = date.fromisoformat(listing["listed_on"]) if listing.get("listed_on") else today(uow)
+    for grade in await live_grades(uow, row.org_id, listed_on, lock=True):
+        rule_set = await rule_set_of(ctx, uow, grade)
+        facts = {"listing_id": listing.get("listing_id"), "reason_code": listing.get("reason_code"), **_source(event)}
+        if rule_set.on_serious_listing == "revoke":
+            await revoke(
+                ctx,
+                uow,
+                grade,
+                reason="serious_listing",
+                effective_on=listed_on,
+                decided_by="system",
+                detail={**facts, "policy": "on_serious_listing: revoke", "rule_set": rule_set.ref},
+            )
+        else:
+            await propose(uow, grade, action="revoke", reason="serious_listing", effective_on=listed_on, facts=facts)
+
+
+async def on_organization_ended(
+    ctx: Context, uow: UnitOfWork, row: OrgStanding, verb: str, on: date | None, event: CloudEvent
+) -> None:
+    effective = on or today(uow)
+    for grade in await live_grades(uow, row.org_id, effective, lock=True):
+        await revoke(
+            ctx,
+            uow,
+            grade,
+            reason=f"organization_{verb}",
+            effective_on=effective,
+            decided_by="system",
+            detail=_source(event),
+        )

@@ -164,3 +164,60 @@ async def test_outliers_are_flagged_and_bonus_points_are_capped(stack_factory):
     assert (
         r.status_code == 200 and r.json()["proposed_grade"] == "4A" and r.json()["outliers"] == [evaluators[3]["sub"]]
     )
+
+
+async def test_scores_uploaded_as_xlsx_in_the_templates_layout_follow_the_same_rules(stack_factory):
+    import io
+
+    from openpyxl import load_workbook
+
+    stack = await stack_factory(("evaluation",), db="sqlite")
+    _, api, _, _, ev = await applied(stack)
+    _, evaluators, tokens = await api.agency_with_evaluators(1)
+    await api.assign(ev["id"], evaluators[0]["id"])
+
+    blank = await api.c.get(f"/evaluation/v1/evaluations/{ev['id']}/scores/sheet.xlsx", headers=tokens[0])
+    assert blank.status_code == 200, blank.text
+    assert blank.headers["content-type"].startswith("application/vnd.openxmlformats")
+    book = load_workbook(io.BytesIO(blank.content))
+    ws = book["评分表"]
+    rows = list(ws.iter_rows(min_row=3))
+    assert [c.value for c in next(ws.iter_rows(min_row=2, max_row=2))] == [
+        "指标编码",
+        "一级指标",
+        "指标名称",
+        "分值",
+        "得分",
+        "评分说明",
+    ]
+    assert [(r[0].value, r[3].value) for r in rows[:2]] == [("A1", "30.00"), ("A2", "20.00")]
+    for row in rows:
+        row[4].value = round(float(row[3].value) * 0.9, 2)  # typed as numbers, as people do in Excel
+    rows[0][5].value = "证照齐全"
+
+    def as_bytes() -> bytes:
+        buffer = io.BytesIO()
+        book.save(buffer)
+        return buffer.getvalue()
+
+    files = {"file": ("sheet.xlsx", as_bytes(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")}
+    r = await api.c.post(
+        f"/evaluation/v1/evaluations/{ev['id']}/scores/upload", files=files, headers={**tokens[0], "If-None-Match": "*"}
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["scores"]["A1"] == "27.00" and r.json()["scores"]["X1"] == "18.00"
+    assert r.json()["total"] == "918.00"  # 900 + 18 bonus points
+    assert r.json()["comments"] == {"A1": "证照齐全"}
+
+    rows[1][4].value = 20.5  # A2 is worth 20
+    files = {"file": ("sheet.xlsx", as_bytes(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")}
+    r = await api.c.post(
+        f"/evaluation/v1/evaluations/{ev['id']}/scores/upload", files=files, headers={**tokens[0], "If-Match": '"1"'}
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "scores.A2"
+    not_a_workbook = await api.c.post(
+        f"/evaluation/v1/evaluations/{ev['id']}/scores/upload",
+        files={"file": ("x.xlsx", b"hello", "application/octet-stream")},
+        headers={**tokens[0], "If-Match": '"1"'},
+    )
+    assert not_a_workbook.status_code == 422 and not_a_workbook.json()["errors"][0]["field"] == "file"
