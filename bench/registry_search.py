@@ -98,6 +98,31 @@ async def load(base: str, token: str, clients: int, seconds: float) -> dict[str,
     return latencies
 
 
+async def sql_only(url: str, repeats: int = 20) -> dict[str, list[float]]:
+    """The list statements alone, one at a time: what the database costs, without HTTP."""
+    from bench.registry_common import build
+    from services.registry.handlers import queries
+    from shared.auth import Principal
+
+    runtime = build(url, Path(tempfile.gettempdir()))
+    admin = Principal(sub="bench", role="admin")
+    out: dict[str, list[float]] = {}
+    try:
+        for name, params in QUERIES.items():
+            if "cursor" in params:
+                continue
+            filters = queries.Filters(**params)
+            out[name] = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                async with runtime.uow(readonly=True) as uow:
+                    await queries.list_organizations(uow, admin, filters, cursor=None, limit=50)
+                out[name].append(time.perf_counter() - started)
+    finally:
+        await runtime.db.dispose()
+    return out
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
@@ -113,6 +138,7 @@ def main() -> None:
     with registry_database() as (_cluster, url), tempfile.TemporaryDirectory() as data_dir:
         figures = asyncio.run(import_file(url, csv_bytes(rows(args.rows)), "orgs.csv"))
         print(f"loaded {figures['imported']:,} organizations in {figures['total_s']:.1f} s")
+        database = asyncio.run(sql_only(url))
         port = free_port()
         env = {
             **os.environ,
@@ -158,6 +184,9 @@ def main() -> None:
     rate = len(everything) / args.seconds
     print(f"{'all':28s} {len(everything):6d} {summary}   ({rate:,.0f} req/s; target p99 ≤ 50 ms)")
     print(f"mean {statistics.mean(everything) * 1000:.1f} ms")
+    print("the same list statements through one unit of work, one at a time (database + handler, no HTTP):")
+    for name, values in database.items():
+        print(f"{name:28s} {len(values):6d} {pct(values, 50):8.1f} {pct(values, 95):8.1f} {pct(values, 99):8.1f}")
 
 
 if __name__ == "__main__":

@@ -30,9 +30,13 @@ async def run_command(
     action: Action,
     status_code: int = 200,
     location: Callable[[BaseModel], str] | None = None,
-    idempotent: bool = True,
+    idempotent: bool | None = True,
 ) -> Response:
-    """`action(uow)` returns the response model and the organization's version (for the ETag)."""
+    """`action(uow)` returns the response model and the organization's version (for the ETag).
+    `idempotent`: True — Idempotency-Key required (POSTs that create); None — honoured when sent
+    (state transitions such as a removal); False — not used (PATCH, guarded by If-Match)."""
+    if idempotent is None:
+        idempotent = "idempotency-key" in request.headers
     idem = (
         Idempotency(request, sub=principal.sub, body=body.model_dump(mode="json") if body else {})
         if idempotent

@@ -162,7 +162,7 @@ async def upgrade_filed_group(
         )
         return public, public.version
 
-    return await run_command(request, principal, runtime, body=body, action=action)
+    return await run_command(request, principal, runtime, body=body, action=action, idempotent=None)
 
 
 @router.post(
@@ -182,7 +182,7 @@ async def deregister(
         )
         return public, public.version
 
-    return await run_command(request, principal, runtime, body=body, action=action)
+    return await run_command(request, principal, runtime, body=body, action=action, idempotent=None)
 
 
 @router.post(
@@ -202,4 +202,4 @@ async def revoke(
         )
         return public, public.version
 
-    return await run_command(request, principal, runtime, body=body, action=action)
+    return await run_command(request, principal, runtime, body=body, action=action, idempotent=None)

@@ -96,7 +96,7 @@ async def close_investigation(
         )
         return public, org.version
 
-    return await run_command(request, principal, runtime, body=body, action=action)
+    return await run_command(request, principal, runtime, body=body, action=action, idempotent=None)
 
 
 @router.get("/investigations", response_model=list[io.InvestigationPublic], responses=problems.responses(401, 404))
@@ -159,7 +159,7 @@ async def remove_from_credit_list(
         )
         return public, org.version
 
-    return await run_command(request, principal, runtime, body=body, action=action)
+    return await run_command(request, principal, runtime, body=body, action=action, idempotent=None)
 
 
 @router.post(
@@ -224,4 +224,4 @@ async def decide_objection(
         )
         return public, org.version
 
-    return await run_command(request, principal, runtime, body=body, action=action)
+    return await run_command(request, principal, runtime, body=body, action=action, idempotent=None)

@@ -322,3 +322,22 @@ async def test_concurrent_registrations_of_one_code_register_it_once(pg):
     assert sorted(r.status_code for r in results) == [201, 409, 409, 409]
     assert len((await pg.client.get(ORGS, headers=officer)).json()["items"]) == 1
     assert len(await published(pg)) == 1
+
+
+async def test_state_transitions_honour_an_idempotency_key_but_do_not_require_one(pg):
+    officer = pg.auth("officer", region="440111", sub="officer-2")
+    org = await register(pg, officer)
+    url = f"{ORGS}/{org['id']}/deregistration"
+    body = {"on": "2026-03-01", "reason": "解散"}
+    first = await pg.client.post(url, json=body, headers={**officer, "Idempotency-Key": "dereg-1"})
+    replay = await pg.client.post(url, json=body, headers={**officer, "Idempotency-Key": "dereg-1"})
+    assert first.status_code == replay.status_code == 200 and replay.headers["idempotent-replayed"] == "true"
+    again = await pg.client.post(url, json=body, headers=officer)
+    assert again.status_code == 409 and again.json()["rule"] == "organization.closed"
+    other = await register(pg, officer)
+    creating = await pg.client.post(
+        f"{ORGS}/{other['id']}/penalties",
+        json={"penalty_type": "warning", "decided_on": "2026-03-01", "reason": "x"},
+        headers=officer,
+    )
+    assert creating.status_code == 400 and creating.json()["type"].endswith("idempotency.key_missing")
