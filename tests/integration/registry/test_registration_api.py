@@ -6,15 +6,20 @@ import asyncio
 
 import orjson
 
+from contracts.validate import validate_event
 from tests.integration.registry.support import ID_VALID, idem, make_uscc, org_body, post, register
 
 ORGS = "/registry/v1/organizations"
 
 
 async def published(stack, topic="registry.organization"):
+    """Everything the registry published, each event checked against the event contract."""
     await stack.settle()
     records = await stack.bus.read_all(stack.runtimes["registry"].settings.topic(topic))
-    return [orjson.loads(r.value) for r in records]
+    events = [orjson.loads(r.value) for r in records]
+    for event in events:
+        assert validate_event(event) == [], (event["type"], validate_event(event))
+    return events
 
 
 async def test_registration_returns_masked_personal_data_and_publishes_registered(any_db):
