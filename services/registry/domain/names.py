@@ -35,8 +35,15 @@ def clean_name(value: str, *, field: str = "name") -> tuple[str, list[Finding]]:
 
 
 def name_key(name: str) -> str:
-    """NFKC + casefold + whitespace removed: the key for duplicates and search."""
-    return "".join(unicodedata.normalize("NFKC", name).casefold().split())
+    """NFKC + casefold + whitespace removed: the key for duplicates and search. NFKC again after
+    casefolding: folding can leave a decomposed sequence (o + U+0308), and the key must be stable."""
+    key = name
+    for _ in range(4):  # a fixpoint: NFKC can itself introduce a space (¨ → space + U+0308)
+        folded = "".join(unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", key).casefold()).split())
+        if folded == key:
+            break
+        key = folded
+    return key
 
 
 def search_key(query: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.registry.domain import credit, names, organizations
@@ -26,6 +26,7 @@ def test_control_zero_width_bidi_and_nul_are_refused():
         assert [f.rule for f in names.clean_name(bad)[1]] == ["name.invalid_characters"]
 
 
+@settings(max_examples=1000)
 @given(st.text(min_size=1, max_size=30))
 def test_the_key_has_no_whitespace_and_is_stable(text):
     key = names.name_key(text)
