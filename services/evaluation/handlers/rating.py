@@ -61,7 +61,8 @@ async def decide(
     ctx: Context, uow: UnitOfWork, principal: Principal, evaluation_id: str, body: dict[str, Any]
 ) -> Evaluation:
     ev = await get_evaluation(uow, evaluation_id, lock=True)
-    require_officer(principal, ev.region_code)
+    rnd = await get_round(uow, ev.round_id or "")
+    require_officer(principal, rnd.region_code)  # recorded by an officer of the round's region
     if ev.purpose != "rating":
         raise NotFound(f"no rating evaluation {evaluation_id}")
     require_status(ev.status, ("proposed",), "record the committee decision")
@@ -83,7 +84,6 @@ async def decide(
                 }
             ]
         )
-    rnd = await get_round(uow, ev.round_id or "")
     notice = public_notice(ctx.calendar, decided_at=uow.now, working_days=rnd.notice_working_days)
     ev.decided_grade, ev.decided_on = grade, decided_on
     ev.quorum = {"members": quorum.members, "present": quorum.present, "in_favour": quorum.in_favour}
@@ -254,7 +254,7 @@ async def decide_appeal(
     if appeal is None:
         raise NotFound(f"no appeal {appeal_id}")
     ev = await get_evaluation(uow, appeal.evaluation_id, lock=True)
-    require_officer(principal, ev.region_code)
+    require_officer(principal, (await get_round(uow, ev.round_id or "")).region_code)
     if appeal.status != "pending":
         raise Conflict(f"the appeal is already {appeal.status}", code="appeal.decided")
     rule_set = await _rule_set(ctx, uow, ev)

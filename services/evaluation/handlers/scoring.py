@@ -9,11 +9,12 @@ appeal can replay what each evaluator entered and when.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, select, update
 
 from services.evaluation import events
 from services.evaluation.domain.bands import BandTable
@@ -54,25 +55,7 @@ async def _scoring_context(uow: UnitOfWork, principal: Principal, evaluation_id:
     """
     if principal.role != "evaluator":
         raise Forbidden(f"scores are entered by assigned evaluators; the token has {principal.role}")
-    conflict = (
-        select(CF.c.id)
-        .where(
-            CF.c.org_id == EV.c.org_id, CF.c.evaluator_sub == principal.sub, CF.c.status.in_(("effective", "upheld"))
-        )
-        .limit(1)
-        .scalar_subquery()
-    )
-    stmt = (
-        select(
-            *(EV.c[name] for name in _EV_COLUMNS),
-            AS.c.status.label("assignment_status"),
-            AS.c.agency_id.label("assignment_agency"),
-            conflict.label("conflict_id"),
-        )
-        .select_from(EV.outerjoin(AS, and_(AS.c.evaluation_id == EV.c.id, AS.c.evaluator_sub == principal.sub)))
-        .where(EV.c.id == evaluation_id)
-    )
-    ev = (await uow.conn.execute(stmt)).first()
+    ev = (await uow.conn.execute(_context_statement(), {"eid": evaluation_id, "sub": principal.sub})).first()
     if ev is None or ev.assignment_status is None:
         raise NotFound(f"no evaluation {evaluation_id} assigned to this evaluator")
     if ev.assignment_agency != principal.agency_id:
@@ -86,6 +69,52 @@ async def _scoring_context(uow: UnitOfWork, principal: Principal, evaluation_id:
             status=403,
         )
     return ev, ev
+
+
+@functools.cache
+def _context_statement() -> Any:
+    """Built once: a statement object memoizes its cache key, so the hot path skips rebuilding it."""
+    sub = bindparam("sub")
+    conflict = (
+        select(CF.c.id)
+        .where(CF.c.org_id == EV.c.org_id, CF.c.evaluator_sub == sub, CF.c.status.in_(("effective", "upheld")))
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        select(
+            *(EV.c[name] for name in _EV_COLUMNS),
+            AS.c.status.label("assignment_status"),
+            AS.c.agency_id.label("assignment_agency"),
+            conflict.label("conflict_id"),
+        )
+        .select_from(EV.outerjoin(AS, and_(AS.c.evaluation_id == EV.c.id, AS.c.evaluator_sub == sub)))
+        .where(EV.c.id == bindparam("eid"))
+    )
+
+
+@functools.cache
+def _sheet_for_update() -> Any:
+    return (
+        select(SH)
+        .where(SH.c.evaluation_id == bindparam("eid"), SH.c.evaluator_sub == bindparam("sub"))
+        .with_for_update()
+    )
+
+
+@functools.cache
+def _sheet_update() -> Any:
+    return (
+        update(SH)
+        .where(SH.c.id == bindparam("b_id"))
+        .values(
+            scores=bindparam("b_scores"),
+            comments=bindparam("b_comments"),
+            total=bindparam("b_total"),
+            version=bindparam("b_version"),
+            updated_at=bindparam("b_updated_at"),
+        )
+    )
 
 
 _EV_COLUMNS = (
@@ -166,17 +195,8 @@ async def put_scores(
             ],
             rule="scores.total_mismatch",
         )
-    current = (
-        (
-            await uow.conn.execute(
-                select(SH)
-                .where(SH.c.evaluation_id == evaluation_id, SH.c.evaluator_sub == principal.sub)
-                .with_for_update()
-            )
-        )
-        .mappings()
-        .first()
-    )
+    params = {"eid": evaluation_id, "sub": principal.sub}
+    current = (await uow.conn.execute(_sheet_for_update(), params)).mappings().first()
     if current is not None:
         if current["status"] == "submitted":
             raise RuleBroken("scores.submitted", "the sheet was submitted; scores can no longer change", status=409)
@@ -190,7 +210,7 @@ async def put_scores(
             "version": current["version"] + 1,
             "updated_at": uow.now,
         }
-        await uow.conn.execute(update(SH).where(SH.c.id == current["id"]).values(**values))
+        await uow.conn.execute(_sheet_update(), {"b_id": current["id"], **{f"b_{k}": v for k, v in values.items()}})
         sheet = {**current, **values}
         created = False
     else:
@@ -213,9 +233,9 @@ async def put_scores(
             "updated_at": uow.now,
             "submitted_at": None,
         }
-        await uow.conn.execute(SH.insert().values(**sheet))
+        await uow.conn.execute(SH.insert(), sheet)
         created = True
-    await uow.conn.execute(HI.insert().values(**_history(uow, sheet, "saved")))
+    await uow.conn.execute(HI.insert(), _history(uow, sheet, "saved"))
     uow.audit(
         "scores.saved",
         f"evaluations/{evaluation_id}",
@@ -270,7 +290,7 @@ async def submit(ctx: Context, uow: UnitOfWork, principal: Principal, evaluation
     values = {"status": "submitted", "submitted_at": uow.now, "version": sheet["version"] + 1, "updated_at": uow.now}
     await uow.conn.execute(update(SH).where(SH.c.id == sheet["id"]).values(**values))
     sheet = {**sheet, **values}
-    await uow.conn.execute(HI.insert().values(**_history(uow, sheet, "submitted")))
+    await uow.conn.execute(HI.insert(), _history(uow, sheet, "submitted"))
     if ev.purpose == "rating":  # `evaluation.assessment` has no per-evaluator type: its result is `completed`
         uow.stage(
             events.rating_event(
