@@ -8,9 +8,9 @@ import httpx
 from fastapi import APIRouter, Query, Request, Response
 
 from services.grants.api.common import idempotent, runtime_of, uow_for
-from services.grants.handlers import applications, reviews
-from services.grants.handlers.applications import StandingUnknown
+from services.grants.handlers import applications, reviews, submission
 from services.grants.handlers.standing import fetch_registry_standing, knows_registry, read_standing, seed_standing
+from services.grants.handlers.submission import StandingUnknown
 from services.grants.models import Application
 from services.grants.models.io_applications import (
     ApplicationCreate,
@@ -134,14 +134,14 @@ async def submit_application(
             if replay is not None:
                 return replay.to_response()
             try:
-                row = await applications.submit(
+                row = await submission.submit(
                     uow, principal=principal, application_id=application_id, version=body.version
                 )
             except StandingUnknown as exc:
                 if attempt == 1:
                     unknown = exc.org_id
                 else:
-                    row = await applications.submit_pending(uow, principal=principal, application_id=application_id)
+                    row = await submission.submit_pending(uow, principal=principal, application_id=application_id)
             if unknown is None:
                 response = _app_response(row)
                 await idem.store(uow, response)

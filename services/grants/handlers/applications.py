@@ -6,19 +6,18 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from services.grants import events
 from services.grants.domain import DomainError
 from services.grants.domain import applications as rules
-from services.grants.domain.applications import BudgetLine, Caps, Funded
-from services.grants.domain.calls import submission_window
+from services.grants.domain.applications import BudgetLine
 from services.grants.domain.eligibility import screen
 from services.grants.domain.money import money
 from services.grants.domain.money import score_text as _score
 from services.grants.handlers.calls import rules_from
 from services.grants.handlers.common import new_id, sees_region, within
-from services.grants.handlers.standing import SCREENINGS, knows_registry, read_standing, store_screening
+from services.grants.handlers.standing import SCREENINGS, knows_registry, read_standing
 from services.grants.models import Application, Call, ReviewAssignment
 from services.grants.models.io_applications import (
     ApplicationCreate,
@@ -31,7 +30,7 @@ from services.grants.models.io_applications import (
 from shared.auth import Principal
 from shared.http import Cursor, Money, Page
 from shared.pii import FieldCipher
-from shared.problems import Forbidden, NotFound, PreconditionFailed
+from shared.problems import Forbidden, NotFound
 from shared.uow import UnitOfWork
 from shared.workdays import local_date
 
@@ -52,14 +51,6 @@ _CALL_COLUMNS = (
     CALLS.c.eligibility,
     CALLS.c.rules_version,
 )
-
-
-class StandingUnknown(Exception):
-    """The organization was never seen: the caller fetches the registry's answer and retries."""
-
-    def __init__(self, org_id: str) -> None:
-        super().__init__(org_id)
-        self.org_id = org_id
 
 
 def payee_aad(org_id: str) -> str:
@@ -192,162 +183,6 @@ async def visible_application(uow: UnitOfWork, principal: Principal, application
     call = await uow.session.get(Call, app.call_id)
     if call is None or not sees_region(principal, call.region_code) or app.status == "draft":
         raise NotFound(f"application {application_id} not found")
-    return app
-
-
-# -- submission: the hot path --------------------------------------------------------------------
-
-
-async def submit(uow: UnitOfWork, *, principal: Principal, application_id: str, version: int | None) -> dict[str, Any]:
-    """Submit a draft: deadline to the second, caps, screening from the read model, two events.
-
-    The receive instant is `uow.now`, read once; a retry after fetching an unknown organization's
-    standing keeps it. Returns the application row as a dict (with its screening).
-    """
-    stmt = select(APPLICATIONS).where(APPLICATIONS.c.id == application_id).with_for_update()
-    row = (await uow.conn.execute(stmt)).first()
-    if row is None or principal.role != "org" or row.org_id != principal.org_id:
-        raise NotFound(f"application {application_id} not found")
-    app = dict(row._mapping)
-    rules.require_status(app["status"], ("draft",), "submit")
-    if version is not None and version != app["version"]:
-        raise PreconditionFailed(f"the draft is at version {app['version']}; reload it and retry")
-    call_row = (await uow.conn.execute(select(*_CALL_COLUMNS).where(CALLS.c.id == app["call_id"]))).first()
-    assert call_row is not None
-    call = dict(call_row._mapping)
-    received_at = uow.now
-    submission_window(call["opens_at"], call["closes_at"], call["status"], received_at)
-    rules.check_complete(app["project_title"], app["period_start"], app["period_end"])
-    caps = Caps(call["min_award_fen"], call["max_award_fen"], call["max_grant_bp"], call["personnel_cap_bp"])
-    totals = rules.check_money(caps, _lines(app["budget_lines"]), app["requested_fen"])
-    standing = await read_standing(uow, app["org_id"])
-    if not knows_registry(standing):
-        raise StandingUnknown(app["org_id"])
-    assert standing is not None
-    doc = standing["doc"]
-    others = (
-        await uow.conn.execute(
-            select(
-                APPLICATIONS.c.id,
-                APPLICATIONS.c.call_id,
-                APPLICATIONS.c.project_title,
-                APPLICATIONS.c.period_start,
-                APPLICATIONS.c.period_end,
-            ).where(
-                APPLICATIONS.c.org_id == app["org_id"],
-                APPLICATIONS.c.status.in_(("submitted", "awarded")),
-                APPLICATIONS.c.id != app["id"],
-            )
-        )
-    ).all()
-    on = local_date(received_at)
-    rule_set = rules_from(call["eligibility"], call["call_type"])
-    answer = screen(
-        rule_set,
-        doc,
-        on=on,
-        call_region=call["region_code"],
-        within=within,
-        other_applications=sum(1 for o in others if o.call_id == app["call_id"]),
-    )
-    warnings = []
-    if rule_set.double_funding_check:
-        warnings = rules.double_funding(
-            app["project_title"],
-            app["period_start"],
-            app["period_end"],
-            [Funded(o.project_title, o.period_start, o.period_end, f"application {o.id}") for o in others],
-            [
-                Funded(p["project_title"], _date(p.get("period_start")), _date(p.get("period_end")), p["funder"])
-                for p in app["prior_funding"]
-            ],
-        )
-    organization = doc.get("organization") or {"org_id": app["org_id"]}
-    screening_id = new_id()
-    app.update(
-        status="submitted",
-        submitted_at=received_at,
-        organization=organization,
-        region_code=doc.get("region_code"),
-        warnings=[w.as_dict() for w in warnings],
-        project_budget_fen=totals.project_budget_fen,
-        personnel_fen=totals.personnel_fen,
-        version=app["version"] + 1,
-        updated_at=received_at,
-        eligible=answer.eligible,
-        screening_id=screening_id,
-    )
-    await uow.conn.execute(
-        update(APPLICATIONS)
-        .where(APPLICATIONS.c.id == app["id"])
-        .values(
-            status="submitted",
-            submitted_at=received_at,
-            organization=organization,
-            region_code=app["region_code"],
-            warnings=app["warnings"],
-            project_budget_fen=totals.project_budget_fen,
-            personnel_fen=totals.personnel_fen,
-            version=app["version"],
-            updated_at=received_at,
-            eligible=answer.eligible,
-            screening_id=screening_id,
-        )
-    )
-    uow.stage(
-        events.application_event(
-            "submitted", app, submitted_at=events.instant(received_at), requested=money(totals.requested_fen)
-        )
-    )
-    ref = {"id": f"call:{call['id']}", "version": call["rules_version"]}
-    await store_screening(
-        uow, app, ref, doc, answer, on=on, rescreen=False, screening_id=screening_id, update_application=False
-    )
-    uow.audit(
-        "application.submitted", f"applications/{app['id']}", {"call_id": call["id"], "screening_id": screening_id}
-    )
-    app["_eligibility"] = {
-        "eligible": answer.eligible,
-        "reasons": [r.as_dict() for r in answer.reasons],
-        "on": on,
-        "screened_at": received_at,
-        "rescreen": False,
-        "rule_set": ref,
-    }
-    return app
-
-
-async def submit_pending(uow: UnitOfWork, *, principal: Principal, application_id: str) -> dict[str, Any]:
-    """Submission when the registry cannot tell who the organization is: accepted (the deadline is
-    the applicant's, not the registry's), screened as soon as its standing arrives."""
-    stmt = select(APPLICATIONS).where(APPLICATIONS.c.id == application_id).with_for_update()
-    row = (await uow.conn.execute(stmt)).first()
-    assert row is not None
-    app = dict(row._mapping)
-    warning = {
-        "rule": "standing.unavailable",
-        "detail": "the organization's standing is not known yet; it is "
-        "screened as soon as the registry's record arrives",
-        "basis": "ARCHITECTURE.md",
-    }
-    app.update(
-        status="submitted",
-        submitted_at=uow.now,
-        eligible=None,
-        warnings=[warning],
-        version=app["version"] + 1,
-        updated_at=uow.now,
-    )
-    await uow.conn.execute(
-        update(APPLICATIONS)
-        .where(APPLICATIONS.c.id == app["id"])
-        .values(
-            status="submitted", submitted_at=uow.now, warnings=[warning], version=app["version"], updated_at=uow.now
-        )
-    )
-    requested = money(app["requested_fen"] or 0)
-    uow.stage(events.application_event("submitted", app, submitted_at=events.instant(uow.now), requested=requested))
-    uow.audit("application.submitted", f"applications/{app['id']}", {"screening": "pending"})
     return app
 
 
