@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 from pydantic import BaseModel
 
 from services.registry.handlers.common import org_for_write
@@ -18,6 +18,15 @@ from shared.runtime import Runtime
 from shared.uow import UnitOfWork
 
 PREFIX = "/registry/v1"
+
+
+async def registry_runtime(request: Request) -> Runtime:
+    """The app's runtime, as an async dependency: a sync one costs a thread-pool hop per request."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RegistryRuntime = Annotated[Runtime, Depends(registry_runtime)]
 Action = Callable[[UnitOfWork], Awaitable[tuple[BaseModel, int | None]]]
 
 

@@ -8,13 +8,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
-from services.registry.api.common import PREFIX, json
+from services.registry.api.common import PREFIX, RegistryRuntime, json
 from services.registry.handlers import imports
 from services.registry.handlers.common import actor_of_principal
 from services.registry.models import ImportJob, io
 from shared import problems
 from shared.auth import Principal
-from shared.deps import CurrentPrincipal, RuntimeDep, actor_of, request_id, require_role
+from shared.deps import CurrentPrincipal, actor_of, request_id, require_role
 from shared.http import XLSX, Idempotency, json_response, xlsx_bytes
 from shared.problems import NotFound
 from shared.uow import UnitOfWork
@@ -35,7 +35,7 @@ async def _job_for(uow: UnitOfWork, principal: Principal, import_id: str) -> Imp
 async def start_import(
     request: Request,
     principal: CurrentPrincipal,
-    runtime: RuntimeDep,
+    runtime: RegistryRuntime,
     file: Annotated[UploadFile, File(description="CSV (UTF-8 or GB18030) or XLSX with Chinese column headers")],
     mode: Annotated[Literal["per_row", "all_or_nothing"], Form()] = "per_row",
 ) -> Response:
@@ -70,7 +70,7 @@ def imports_fingerprint(content: bytes, mode: str) -> bytes:
 @router.get(
     "/jobs/{import_id}", response_model=io.ImportPublic, responses=problems.responses(401, 404), include_in_schema=True
 )
-async def import_status(import_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> Response:
+async def import_status(import_id: str, principal: CurrentPrincipal, runtime: RegistryRuntime) -> Response:
     """Progress of an import job."""
     async with runtime.uow(readonly=True, actor=actor_of(principal)) as uow:
         job = await _job_for(uow, principal, import_id)
@@ -82,7 +82,7 @@ async def import_status(import_id: str, principal: CurrentPrincipal, runtime: Ru
     "/imports/{import_id}/errors", response_model=list[io.ImportErrorPublic], responses=problems.responses(401, 404)
 )
 async def import_error_report(
-    import_id: str, request: Request, principal: CurrentPrincipal, runtime: RuntimeDep
+    import_id: str, request: Request, principal: CurrentPrincipal, runtime: RegistryRuntime
 ) -> Response:
     """The per-row error report: JSON, CSV (Accept: text/csv) or XLSX; personal data masked."""
     async with runtime.uow(readonly=True, actor=actor_of(principal)) as uow:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
-from services.registry.api.common import PREFIX, json, run_command, writable_org
+from services.registry.api.common import PREFIX, RegistryRuntime, json, run_command, writable_org
 from services.registry.domain.codes import normalise_code
 from services.registry.handlers import organizations as handlers
 from services.registry.handlers import queries
@@ -21,7 +21,7 @@ from services.registry.handlers.common import (
 from services.registry.models import Organization, io
 from services.registry.settings import RegistrySettings
 from shared import problems
-from shared.deps import CurrentPrincipal, RuntimeDep, actor_of, require_role
+from shared.deps import CurrentPrincipal, actor_of, require_role
 from shared.http import Page, json_response, list_response, require_if_match, wants_xlsx
 from shared.problems import NotFound
 from shared.uow import UnitOfWork
@@ -43,7 +43,7 @@ def _settings(runtime: object) -> RegistrySettings:
     responses=problems.responses(400, 401, 403, 409, 422),
 )
 async def register_organization(
-    body: io.OrganizationCreate, request: Request, principal: CurrentPrincipal, runtime: RuntimeDep
+    body: io.OrganizationCreate, request: Request, principal: CurrentPrincipal, runtime: RegistryRuntime
 ) -> Response:
     """Register (登记) an organization or file (备案) a community group."""
     require_role(principal, "officer", "admin")
@@ -74,7 +74,7 @@ async def register_organization(
 async def list_organizations(
     request: Request,
     principal: CurrentPrincipal,
-    runtime: RuntimeDep,
+    runtime: RegistryRuntime,
     region: Annotated[
         str | None, Query(max_length=9, description="region code: the region and everything inside it")
     ] = None,
@@ -102,7 +102,7 @@ async def list_organizations(
 @router.get(
     "/organizations/by-code/{uscc}", response_model=io.OrganizationPublic, responses=problems.responses(401, 404)
 )
-async def organization_by_code(uscc: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> Response:
+async def organization_by_code(uscc: str, principal: CurrentPrincipal, runtime: RegistryRuntime) -> Response:
     """The organization holding a unified social credit code (or a filing number)."""
     code = normalise_code(uscc)[:24]
     async with runtime.uow(readonly=True, actor=actor_of(principal)) as uow:
@@ -117,7 +117,7 @@ async def organization_by_code(uscc: str, principal: CurrentPrincipal, runtime: 
 
 
 @router.get("/organizations/{org_id}", response_model=io.OrganizationPublic, responses=problems.responses(401, 404))
-async def get_organization(org_id: OrgId, principal: CurrentPrincipal, runtime: RuntimeDep) -> Response:
+async def get_organization(org_id: OrgId, principal: CurrentPrincipal, runtime: RegistryRuntime) -> Response:
     """One organization, personal data masked."""
     async with runtime.uow(readonly=True, actor=actor_of(principal)) as uow:
         org = await org_for_read(uow, principal, org_id)
@@ -131,7 +131,7 @@ async def get_organization(org_id: OrgId, principal: CurrentPrincipal, runtime: 
     responses=problems.responses(401, 403, 404, 409, 412, 422, 428),
 )
 async def update_organization(
-    org_id: OrgId, body: io.OrganizationUpdate, request: Request, principal: CurrentPrincipal, runtime: RuntimeDep
+    org_id: OrgId, body: io.OrganizationUpdate, request: Request, principal: CurrentPrincipal, runtime: RegistryRuntime
 ) -> Response:
     """Change an organization (If-Match required); an admin corrects a closed one with correction_reason."""
     require_role(principal, "officer", "admin")
@@ -151,7 +151,7 @@ async def update_organization(
     responses=problems.responses(400, 401, 403, 404, 409, 412, 422),
 )
 async def upgrade_filed_group(
-    org_id: OrgId, body: io.RegistrationCreate, request: Request, principal: CurrentPrincipal, runtime: RuntimeDep
+    org_id: OrgId, body: io.RegistrationCreate, request: Request, principal: CurrentPrincipal, runtime: RegistryRuntime
 ) -> Response:
     """Register a filed community group (upgrade), keeping its org_id and history."""
 
@@ -171,7 +171,7 @@ async def upgrade_filed_group(
     responses=problems.responses(400, 401, 403, 404, 409, 412, 422),
 )
 async def deregister(
-    org_id: OrgId, body: io.StatusChange, request: Request, principal: CurrentPrincipal, runtime: RuntimeDep
+    org_id: OrgId, body: io.StatusChange, request: Request, principal: CurrentPrincipal, runtime: RegistryRuntime
 ) -> Response:
     """Deregister (注销) an organization."""
 
@@ -191,7 +191,7 @@ async def deregister(
     responses=problems.responses(400, 401, 403, 404, 409, 412, 422),
 )
 async def revoke(
-    org_id: OrgId, body: io.Revocation, request: Request, principal: CurrentPrincipal, runtime: RuntimeDep
+    org_id: OrgId, body: io.Revocation, request: Request, principal: CurrentPrincipal, runtime: RegistryRuntime
 ) -> Response:
     """Revoke (撤销登记 / 吊销登记证书) an organization."""
 

@@ -8,13 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import and_, func, select
 
-from services.registry.api.common import PREFIX, json
+from services.registry.api.common import PREFIX, RegistryRuntime, json
 from services.registry.domain import organizations as rules
 from services.registry.handlers import queries
 from services.registry.handlers.common import org_for_read, today
 from services.registry.models import AnnualReport, io
 from shared import problems
-from shared.deps import CurrentPrincipal, RuntimeDep, actor_of, require_role
+from shared.deps import CurrentPrincipal, actor_of, require_role
 from shared.http import Cursor, Limit, Page, list_response
 from shared.problems import BadRequest
 
@@ -25,7 +25,7 @@ router = APIRouter(prefix=PREFIX, tags=["standing and statistics"])
 async def standing(
     org_id: str,
     principal: CurrentPrincipal,
-    runtime: RuntimeDep,
+    runtime: RegistryRuntime,
     on: Annotated[date | None, Query(description="the date a call or rating round asks about (default today)")] = None,
 ) -> Response:
     """What a call or rating round sees on a date: status, listings, annual results, grades, sequence."""
@@ -38,7 +38,7 @@ async def standing(
 @router.get("/stats", responses=problems.responses(400, 401, 403))
 async def stats(
     principal: CurrentPrincipal,
-    runtime: RuntimeDep,
+    runtime: RegistryRuntime,
     region: Annotated[str | None, Query(max_length=9)] = None,
     year: Annotated[
         int | None, Query(ge=1988, le=2100, description="annual inspection year (default last year)")
@@ -58,7 +58,7 @@ async def stats(
 async def missing_annual_reports(
     request: Request,
     principal: CurrentPrincipal,
-    runtime: RuntimeDep,
+    runtime: RegistryRuntime,
     year: Annotated[int, Query(ge=1988, le=2100)],
     region: Annotated[str | None, Query(max_length=9)] = None,
     limit: Limit = 50,

@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
-from services.registry.api.common import PREFIX, json, run_command, writable_org
+from services.registry.api.common import PREFIX, RegistryRuntime, json, run_command, writable_org
 from services.registry.handlers import credit, duties
 from services.registry.handlers.common import org_for_read
 from services.registry.models import io
 from shared import problems
-from shared.deps import CurrentPrincipal, RuntimeDep, actor_of
+from shared.deps import CurrentPrincipal, actor_of
 from shared.problems import Forbidden
 from shared.uow import UnitOfWork
 
@@ -23,7 +23,7 @@ WRITE = problems.responses(400, 401, 403, 404, 409, 412, 422)
 
 @router.post("/annual-reports", status_code=201, response_model=io.AnnualReportPublic, responses=WRITE)
 async def record_annual_report(
-    org_id: str, body: io.AnnualReportCreate, request: Request, principal: CurrentPrincipal, runtime: RuntimeDep
+    org_id: str, body: io.AnnualReportCreate, request: Request, principal: CurrentPrincipal, runtime: RegistryRuntime
 ) -> Response:
     """Record a year's annual inspection / report result (合格, 基本合格, 不合格, 未参检)."""
 
@@ -35,7 +35,7 @@ async def record_annual_report(
 
 
 @router.get("/annual-reports", response_model=list[io.AnnualReportPublic], responses=problems.responses(401, 404))
-async def annual_reports(org_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> Response:
+async def annual_reports(org_id: str, principal: CurrentPrincipal, runtime: RegistryRuntime) -> Response:
     """Annual results per year, with the registry's deadline of each."""
     async with runtime.uow(readonly=True, actor=actor_of(principal)) as uow:
         org = await org_for_read(uow, principal, org_id)
@@ -45,7 +45,7 @@ async def annual_reports(org_id: str, principal: CurrentPrincipal, runtime: Runt
 
 @router.post("/penalties", status_code=201, response_model=io.PenaltyPublic, responses=WRITE)
 async def record_penalty(
-    org_id: str, body: io.PenaltyCreate, request: Request, principal: CurrentPrincipal, runtime: RuntimeDep
+    org_id: str, body: io.PenaltyCreate, request: Request, principal: CurrentPrincipal, runtime: RegistryRuntime
 ) -> Response:
     """Record an administrative penalty (warning, fine, suspension, licence revoked)."""
 
@@ -57,7 +57,7 @@ async def record_penalty(
 
 
 @router.get("/penalties", response_model=list[io.PenaltyPublic], responses=problems.responses(401, 404))
-async def penalties(org_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> Response:
+async def penalties(org_id: str, principal: CurrentPrincipal, runtime: RegistryRuntime) -> Response:
     """Penalties of an organization."""
     async with runtime.uow(readonly=True, actor=actor_of(principal)) as uow:
         org = await org_for_read(uow, principal, org_id)
@@ -67,7 +67,7 @@ async def penalties(org_id: str, principal: CurrentPrincipal, runtime: RuntimeDe
 
 @router.post("/investigations", status_code=201, response_model=io.InvestigationPublic, responses=WRITE)
 async def open_investigation(
-    org_id: str, body: io.InvestigationCreate, request: Request, principal: CurrentPrincipal, runtime: RuntimeDep
+    org_id: str, body: io.InvestigationCreate, request: Request, principal: CurrentPrincipal, runtime: RegistryRuntime
 ) -> Response:
     """Open an investigation (立案调查)."""
 
@@ -85,7 +85,7 @@ async def close_investigation(
     body: io.InvestigationClosure,
     request: Request,
     principal: CurrentPrincipal,
-    runtime: RuntimeDep,
+    runtime: RegistryRuntime,
 ) -> Response:
     """Close an investigation."""
 
@@ -100,7 +100,7 @@ async def close_investigation(
 
 
 @router.get("/investigations", response_model=list[io.InvestigationPublic], responses=problems.responses(401, 404))
-async def investigations(org_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> Response:
+async def investigations(org_id: str, principal: CurrentPrincipal, runtime: RegistryRuntime) -> Response:
     """Investigations of an organization."""
     async with runtime.uow(readonly=True, actor=actor_of(principal)) as uow:
         org = await org_for_read(uow, principal, org_id)
@@ -110,7 +110,7 @@ async def investigations(org_id: str, principal: CurrentPrincipal, runtime: Runt
 
 @router.post("/credit-listings", status_code=201, response_model=io.ListingPublic, responses=WRITE)
 async def list_on_credit_list(
-    org_id: str, body: io.ListingCreate, request: Request, principal: CurrentPrincipal, runtime: RuntimeDep
+    org_id: str, body: io.ListingCreate, request: Request, principal: CurrentPrincipal, runtime: RegistryRuntime
 ) -> Response:
     """Put the organization on the irregular list (活动异常名录) or the serious list (严重违法失信名单)."""
 
@@ -125,7 +125,7 @@ async def list_on_credit_list(
 async def credit_listings(
     org_id: str,
     principal: CurrentPrincipal,
-    runtime: RuntimeDep,
+    runtime: RegistryRuntime,
     on: Annotated[date | None, Query(description="only the listings in force on this date")] = None,
 ) -> Response:
     """Credit listings of an organization: was it listed on a date?"""
@@ -142,7 +142,7 @@ async def remove_from_credit_list(
     body: io.ListingRemoval,
     request: Request,
     principal: CurrentPrincipal,
-    runtime: RuntimeDep,
+    runtime: RegistryRuntime,
 ) -> Response:
     """Remove a listing: rectified (irregular), expired (irregular, nothing to rectify, 6 months),
     clean_period (serious, 2 clean years) or deregistered (serious, listed for revocation)."""
@@ -171,7 +171,7 @@ async def object_to_listing(
     body: io.ObjectionCreate,
     request: Request,
     principal: CurrentPrincipal,
-    runtime: RuntimeDep,
+    runtime: RegistryRuntime,
 ) -> Response:
     """The organization objects to a listing (an officer may record it on its behalf)."""
 
@@ -193,7 +193,7 @@ async def object_to_listing(
     response_model=list[io.ObjectionPublic],
     responses=problems.responses(401, 404),
 )
-async def objections(org_id: str, listing_id: str, principal: CurrentPrincipal, runtime: RuntimeDep) -> Response:
+async def objections(org_id: str, listing_id: str, principal: CurrentPrincipal, runtime: RegistryRuntime) -> Response:
     """Objections to a listing."""
     async with runtime.uow(readonly=True, actor=actor_of(principal)) as uow:
         org = await org_for_read(uow, principal, org_id)
@@ -213,7 +213,7 @@ async def decide_objection(
     body: io.ObjectionDecision,
     request: Request,
     principal: CurrentPrincipal,
-    runtime: RuntimeDep,
+    runtime: RegistryRuntime,
 ) -> Response:
     """Decide an objection; upheld removes the listing (`objection_upheld`)."""
 
