@@ -346,3 +346,40 @@ async def test_state_transitions_honour_an_idempotency_key_but_do_not_require_on
         headers=officer,
     )
     assert creating.status_code == 400 and creating.json()["type"].endswith("idempotency.key_missing")
+
+
+async def test_a_new_legal_representative_replaces_the_old_one_masked_and_out_of_events(pg):
+    officer = pg.auth("officer", region="440111")
+    org = await register(pg, officer)
+    url = f"{ORGS}/{org['id']}"
+    new = {"name": "王五", "id_number": "440111196001011232", "phone": "13912345678"}
+    changed = await pg.client.patch(url, json={"legal_representative": new}, headers={**officer, "If-Match": '"1"'})
+    assert changed.status_code == 200
+    assert changed.json()["legal_representative"] == {
+        "name": "王五",
+        "id_number": "440111********1232",
+        "phone": "139****5678",
+        "since": "2026-03-02",
+    }
+    bad = await pg.client.patch(
+        url,
+        json={"legal_representative": {**new, "id_number": "440111196001011233"}},
+        headers={**officer, "If-Match": '"2"'},
+    )
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "legal_representative.id_number"
+    from sqlalchemy import text
+
+    async with pg.runtimes["registry"].uow(readonly=True) as uow:
+        history = (
+            await uow.conn.execute(text("SELECT current, until FROM registry.legal_representatives ORDER BY id"))
+        ).all()
+    assert [(h.current, str(h.until)) for h in history] == [(False, "2026-03-02"), (True, "None")]
+    events = await published(pg)
+    assert events[-1]["data"]["changed"] == ["legal_representative"]
+    raw = b"".join(
+        r.value for r in await pg.bus.read_all(pg.runtimes["registry"].settings.topic("registry.organization"))
+    )
+    assert "王五".encode() not in raw and b"440111196001011232" not in raw
+    # a second organization represented by the same person gets a warning (blind index look-up)
+    other = await register(pg, officer, legal_representative=new)
+    assert [w["rule"] for w in other["warnings"]] == ["legal_representative.already_represents"]
