@@ -8,7 +8,7 @@ from services.evaluation.api import catalog, people, rating, rounds, scoring
 from services.evaluation.api.common import install_error_mapping
 
 router = APIRouter(prefix="/evaluation/v1")
-for module in (catalog, rounds, people, scoring, rating):
+for module in (scoring, rating, people, rounds, catalog):  # the score PUT, the hot path, matches first
     router.include_router(module.router)
 
 __all__ = ["install_error_mapping", "router"]
