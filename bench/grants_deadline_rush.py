@@ -39,7 +39,7 @@ from sqlalchemy import func, select
 from gongyi.devinfra.kafka import LocalKafka, ensure_kafka_jars
 from gongyi.devinfra.postgres import LocalPostgres, free_port, provision_database_async, service_dsn
 from services.grants.domain.applications import title_key
-from services.grants.domain.eligibility import apply_rating_event, apply_registry_event, new_standing
+from services.grants.domain.standing import apply_rating_event, apply_registry_event, new_standing
 from services.grants.main import build_runtime
 from services.grants.models import Application, Call, Standing
 from services.grants.settings import GrantsSettings
@@ -118,9 +118,13 @@ async def main():
                 if token:
                     headers["Authorization"] = "Bearer " + token
                 started = time.perf_counter()
-                r = await client.post(path, json={"declaration": True}, headers=headers)
+                try:
+                    r = await client.post(path, json={"declaration": True}, headers=headers)
+                    status = r.status_code
+                except httpx.HTTPError as exc:
+                    status = type(exc).__name__
                 latencies.append(time.perf_counter() - started)
-                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+                statuses[status] = statuses.get(status, 0) + 1
         begun = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - begun
@@ -151,7 +155,9 @@ def run_load(env: dict[str, str], jobs: list[tuple[str, str | None]], work: Path
     path = work / f"jobs-{uuid.uuid4().hex[:6]}.json"
     path.write_text(json.dumps(jobs))
     env = {**env, "BENCH_JOBS": str(path), "BENCH_CONCURRENCY": str(concurrency)}
-    out = subprocess.run([sys.executable, "-c", LOAD], env=env, cwd=REPO, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", LOAD], env=env, cwd=REPO, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"load generator failed:\n{out.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 

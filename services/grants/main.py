@@ -12,7 +12,7 @@ from services.grants import api, consumers
 from services.grants.api.applications import REGISTRY_CLIENT
 from services.grants.api.common import install_error_mapping
 from services.grants.events import PUBLISHES
-from services.grants.handlers import awards, calls, disbursements
+from services.grants.handlers import calls, disbursements, objections
 from services.grants.models import GrantsModel
 from services.grants.settings import GrantsSettings
 from shared.app import create_service_app
@@ -36,7 +36,7 @@ def build_runtime(
     runtime.add_consumer("", topics=consumers.CONSUMES, handlers=consumers.handlers(lambda: runtime.calendar.calendar))
     runtime.add_job("call.open", calls.open_call_job)
     runtime.add_job("call.close", calls.close_call_job)
-    runtime.add_job("award.notice_end", awards.notice_end_job)
+    runtime.add_job("award.notice_end", objections.notice_end_job)
     runtime.add_job("tranche.due", disbursements.tranche_due_job)
     return runtime
 

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from services.grants.api.common import idempotent, runtime_of, uow_for
-from services.grants.handlers import awards, disbursements, ledger
+from services.grants.handlers import agreements, awards, disbursements, ledger, objections
 from services.grants.handlers.calls import budget_public
-from services.grants.handlers.common import load, require_officer
+from services.grants.handlers.common import load, payee_aad, require_officer
 from services.grants.models import Call, Disbursement
 from services.grants.models.io_applications import PayeePublic
 from services.grants.models.io_awards import (
@@ -96,11 +96,13 @@ async def get_award(award_id: str, request: Request, principal: CurrentPrincipal
     responses=problems.responses(401, 404, 409, 422),
 )
 async def file_objection(award_id: str, body: ObjectionIn, request: Request, principal: CurrentPrincipal) -> Response:
-    """Object to an award during its public notice (公示期)."""
-    async with uow_for(request, principal) as uow:
-        objection = await awards.file_objection(uow, principal=principal, award_id=award_id, reason=body.reason)
-        await uow.commit()
-    return json_response(awards.objection_public(objection), status_code=201)
+    """Object to an award during its public notice (公示期) (Idempotency-Key)."""
+
+    async def work(uow: Any) -> Response:
+        objection = await objections.file_objection(uow, principal=principal, award_id=award_id, reason=body.reason)
+        return json_response(objections.objection_public(objection), status_code=201)
+
+    return await idempotent(request, principal, body.model_dump(mode="json"), work)
 
 
 @router.post(
@@ -113,11 +115,11 @@ async def decide_objection(
 ) -> ObjectionPublic:
     """Uphold (the award is cancelled, the next ranked application offered) or reject an objection."""
     async with uow_for(request, principal) as uow:
-        objection = await awards.decide_objection(
+        objection = await objections.decide_objection(
             uow, principal=principal, objection_id=objection_id, decision=body.decision, reason=body.reason
         )
         await uow.commit()
-    return awards.objection_public(objection)
+    return objections.objection_public(objection)
 
 
 @router.post(
@@ -128,7 +130,7 @@ async def sign_agreement(award_id: str, body: AgreementIn, request: Request, pri
     runtime = runtime_of(request)
 
     async def work(uow: Any) -> Response:
-        award = await awards.sign_agreement(
+        award = await agreements.sign_agreement(
             uow, principal=principal, award_id=award_id, signed_on=body.signed_on, calendar=runtime.calendar.calendar
         )
         return _award_response(award)
@@ -142,7 +144,7 @@ async def sign_agreement(award_id: str, body: AgreementIn, request: Request, pri
 async def suspend_award(award_id: str, body: SuspensionIn, request: Request, principal: CurrentPrincipal) -> Response:
     """Suspend an award: its unpaid tranches wait."""
     async with uow_for(request, principal) as uow:
-        award = await awards.suspend_award(uow, principal=principal, award_id=award_id, reason=body.reason)
+        award = await agreements.suspend_award(uow, principal=principal, award_id=award_id, reason=body.reason)
         await uow.commit()
     return _award_response(award)
 
@@ -153,7 +155,7 @@ async def suspend_award(award_id: str, body: SuspensionIn, request: Request, pri
 async def resume_award(award_id: str, body: SuspensionIn, request: Request, principal: CurrentPrincipal) -> Response:
     """Resume a suspended award."""
     async with uow_for(request, principal) as uow:
-        award = await awards.resume_award(uow, principal=principal, award_id=award_id, reason=body.reason)
+        award = await agreements.resume_award(uow, principal=principal, award_id=award_id, reason=body.reason)
         await uow.commit()
     return _award_response(award)
 
@@ -164,17 +166,19 @@ async def resume_award(award_id: str, body: SuspensionIn, request: Request, prin
 async def terminate_award(
     award_id: str, body: TerminationIn, request: Request, principal: CurrentPrincipal
 ) -> Response:
-    """Terminate: unpaid tranches are cancelled (commitment released), a clawback recorded."""
-    async with uow_for(request, principal) as uow:
-        award = await awards.terminate_award(
+    """Terminate: unpaid tranches cancelled (commitment released), a clawback recorded (Idempotency-Key)."""
+
+    async def work(uow: Any) -> Response:
+        award = await agreements.terminate_award(
             uow,
             principal=principal,
             award_id=award_id,
             reason=body.reason,
             clawback_fen=body.clawback.fen if body.clawback else None,
         )
-        await uow.commit()
-    return _award_response(award)
+        return _award_response(award)
+
+    return await idempotent(request, principal, body.model_dump(mode="json"), work)
 
 
 @router.post(
@@ -220,7 +224,7 @@ async def get_payee(award_id: str, request: Request, principal: CurrentPrincipal
         require_officer(principal, call.region_code, roles=("finance", "admin"))
         number = None
         if award.payee_account_cipher:
-            number = runtime.cipher.decrypt(award.payee_account_cipher, associated_data=f"payee:{award.org_id}")
+            number = runtime.cipher.decrypt(award.payee_account_cipher, associated_data=payee_aad(award.org_id))
         uow.audit("award.payee_read", f"awards/{award.id}", {"by": principal.sub})
         await uow.commit()
     return PayeeAwardPublic(

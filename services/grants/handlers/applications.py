@@ -3,7 +3,6 @@ eligibility answers. One organization sees only its own applications (404 for th
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -16,7 +15,7 @@ from services.grants.domain.eligibility import screen
 from services.grants.domain.money import money
 from services.grants.domain.money import score_text as _score
 from services.grants.handlers.calls import rules_from
-from services.grants.handlers.common import new_id, sees_region, within
+from services.grants.handlers.common import new_id, payee_aad, sees_region, within
 from services.grants.handlers.standing import SCREENINGS, knows_registry, read_standing
 from services.grants.models import Application, Call, ReviewAssignment
 from services.grants.models.io_applications import (
@@ -35,26 +34,7 @@ from shared.uow import UnitOfWork
 from shared.workdays import local_date
 
 APPLICATIONS = Application.__table__  # type: ignore[attr-defined]
-CALLS = Call.__table__  # type: ignore[attr-defined]
 ASSIGNMENTS = ReviewAssignment.__table__  # type: ignore[attr-defined]
-_CALL_COLUMNS = (
-    CALLS.c.id,
-    CALLS.c.status,
-    CALLS.c.call_type,
-    CALLS.c.region_code,
-    CALLS.c.opens_at,
-    CALLS.c.closes_at,
-    CALLS.c.min_award_fen,
-    CALLS.c.max_award_fen,
-    CALLS.c.max_grant_bp,
-    CALLS.c.personnel_cap_bp,
-    CALLS.c.eligibility,
-    CALLS.c.rules_version,
-)
-
-
-def payee_aad(org_id: str) -> str:
-    return f"payee:{org_id}"
 
 
 def _lines(items: list[dict[str, Any]]) -> list[BudgetLine]:
@@ -184,10 +164,6 @@ async def visible_application(uow: UnitOfWork, principal: Principal, application
     if call is None or not sees_region(principal, call.region_code) or app.status == "draft":
         raise NotFound(f"application {application_id} not found")
     return app
-
-
-def _date(value: Any) -> date | None:
-    return date.fromisoformat(value) if isinstance(value, str) else None
 
 
 async def withdraw(uow: UnitOfWork, *, principal: Principal, application_id: str) -> Application:

@@ -1,6 +1,7 @@
-"""Awards: the atomic batch decision within the budget, public notice and objections, confirmation,
-agreement, suspension, termination and clawbacks. Every step is audited with who, when and the
-standing snapshot the decision relied on.
+"""Awards: the atomic batch decision within the budget (applications, or award subsidies from the
+published ratings), and reading them. Every decision is audited with who, when and the standing
+snapshot it relied on. Notice and objections: handlers/objections.py; agreement, suspension and
+termination: handlers/agreements.py.
 
 Locking order, everywhere: the call's budget row, then the award row, then its tranches. The
 budget row is taken `FOR UPDATE` (PostgreSQL) or under SQLite's single writer, so two officers
@@ -9,7 +10,6 @@ deciding at once are serialized and the sum of awards never exceeds the budget.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -17,14 +17,19 @@ from sqlmodel import col, select
 
 from services.grants.domain import DomainError
 from services.grants.domain import awards as domain
-from services.grants.domain.calls import TrancheRule
-from services.grants.domain.money import money
 from services.grants.events import instant
-from services.grants.handlers.common import load, new_id, require_officer, sees_region, stage_award_event, within
-from services.grants.handlers.disbursements import cancel_unpaid, create_tranches, resume_tranches, suspend_tranches
+from services.grants.handlers.common import (
+    load,
+    new_id,
+    payee_aad,
+    require_officer,
+    sees_region,
+    stage_award_event,
+    within,
+)
 from services.grants.handlers.standing import read_standing
-from services.grants.models import Application, Award, Call, Objection, RatingPublication, Screening
-from services.grants.models.io_awards import AwardBatch, AwardPublic, ObjectionPublic
+from services.grants.models import Application, Award, Call, RatingPublication, Screening
+from services.grants.models.io_awards import AwardBatch, AwardPublic
 from shared.auth import Principal
 from shared.http import Money
 from shared.pii import FieldCipher
@@ -86,7 +91,7 @@ async def decide_awards(
         if plan.get("payee") is not None:
             payee = plan["payee"]
             award.payee_account_name, award.payee_bank_name = payee.account_name, payee.bank_name
-            award.payee_account_cipher = cipher.encrypt(payee.account_number, associated_data=f"payee:{award.org_id}")
+            award.payee_account_cipher = cipher.encrypt(payee.account_number, associated_data=payee_aad(award.org_id))
         uow.session.add(award)
         call.committed_fen += award.amount_fen
         stage_award_event(
@@ -263,230 +268,6 @@ async def _plan_subsidies(uow: UnitOfWork, call: Call, body: AwardBatch) -> list
     return planned
 
 
-# -- notice, objections, confirmation --------------------------------------------------------------
-
-
-async def _award_call(uow: UnitOfWork, award_id: str) -> tuple[Award, Call]:
-    """Lock order: the call's budget row, then the award."""
-    peek = await uow.session.get(Award, award_id)
-    if peek is None:
-        raise NotFound(f"award {award_id} not found")
-    call = await load(uow, Call, peek.call_id, lock=True, what="call")
-    award = await load(uow, Award, award_id, lock=True, what="award")
-    return award, call
-
-
-async def file_objection(uow: UnitOfWork, *, principal: Principal, award_id: str, reason: str) -> Objection:
-    award, call = await _award_call(uow, award_id)
-    domain.check_objection_window(award.status, award.notice_ends_at, uow.now)
-    objection = Objection(
-        id=new_id(),
-        award_id=award.id,
-        filed_by=principal.sub,
-        filed_role=principal.role,
-        filed_at=uow.now,
-        reason=reason,
-    )
-    uow.session.add(objection)
-    stage_award_event(uow, "objection_filed", award, call, objection_id=objection.id)
-    award.version += 1
-    uow.audit("award.objection_filed", f"awards/{award.id}", {"objection_id": objection.id})
-    return objection
-
-
-async def decide_objection(
-    uow: UnitOfWork, *, principal: Principal, objection_id: str, decision: str, reason: str
-) -> Objection:
-    peek = await uow.session.get(Objection, objection_id)
-    if peek is None:
-        raise NotFound(f"objection {objection_id} not found")
-    award, call = await _award_call(uow, peek.award_id)
-    require_officer(principal, call.region_code)
-    objection = await load(uow, Objection, objection_id, lock=True, what="objection")
-    if objection.status != "filed":
-        raise DomainError("objection.decided", f"the objection is already {objection.status}", kind="conflict")
-    objection.status, objection.decided_at, objection.decided_by = decision, uow.now, principal.sub
-    objection.decision_reason = reason
-    if decision == "rejected":
-        stage_award_event(uow, "objection_rejected", award, call, objection_id=objection.id)
-        await uow.session.flush()
-        await _confirm_if_due(uow, award, call)
-    else:
-        domain.require_status(award.status, ("noticed",), "uphold an objection against")
-        reserve = await _next_reserve(uow, call, award)
-        objection.reserve_application_id = reserve
-        call.committed_fen -= award.committed_fen
-        released = award.committed_fen
-        award.committed_fen = 0
-        award.status, award.ended_on, award.end_reason = "cancelled", local_date(uow.now), reason
-        stage_award_event(
-            uow,
-            "objection_upheld",
-            award,
-            call,
-            booking_kind="commitment_release",
-            booking_fen=-released,
-            objection_id=objection.id,
-            reserve_application_id=reserve,
-        )
-        if award.application_id:
-            app = await load(uow, Application, award.application_id, lock=True, what="application")
-            app.status, app.version = "award_cancelled", app.version + 1
-        for other in (
-            await uow.session.exec(
-                select(Objection).where(
-                    Objection.award_id == award.id, Objection.status == "filed", Objection.id != objection.id
-                )
-            )
-        ).all():
-            other.status, other.decided_at, other.decision_reason = "moot", uow.now, "award cancelled"
-        call.version += 1
-    award.version += 1
-    uow.audit(
-        f"award.objection_{decision}",
-        f"awards/{award.id}",
-        {"objection_id": objection.id, "reason": reason, "reserve_application_id": objection.reserve_application_id},
-    )
-    return objection
-
-
-async def _next_reserve(uow: UnitOfWork, call: Call, award: Award) -> str | None:
-    """The next ranked eligible application without an award (递补), offered to the officer."""
-    stmt = (
-        select(Application.id)
-        .where(
-            Application.call_id == call.id,
-            Application.status == "submitted",
-            col(Application.eligible).is_(True),
-            col(Application.rank).is_not(None),
-        )
-        .order_by(col(Application.rank))
-        .limit(1)
-    )
-    row = (await uow.session.exec(stmt)).first()
-    return None if row is None else str(row)
-
-
-async def _confirm_if_due(uow: UnitOfWork, award: Award, call: Call) -> bool:
-    if award.status != "noticed" or award.notice_ends_at is None or uow.now < award.notice_ends_at:
-        return False
-    pending = (
-        await uow.session.exec(select(Objection.id).where(Objection.award_id == award.id, Objection.status == "filed"))
-    ).first()
-    if pending is not None:
-        return False  # confirmed when the last objection is rejected
-    award.status, award.confirmed_on = "confirmed", local_date(uow.now)
-    award.version += 1
-    stage_award_event(uow, "confirmed", award, call, confirmed_on=award.confirmed_on.isoformat())
-    uow.audit("award.confirmed", f"awards/{award.id}", {"notice_ends_at": instant(award.notice_ends_at)})
-    return True
-
-
-async def notice_end_job(uow: UnitOfWork, key: str, due_at: Any) -> None:
-    award = await uow.session.get(Award, key)
-    if award is None or award.status != "noticed":
-        return
-    award, call = await _award_call(uow, key)
-    await _confirm_if_due(uow, award, call)
-
-
-# -- agreement, suspension, termination, clawback ----------------------------------------------------
-
-
-async def sign_agreement(
-    uow: UnitOfWork, *, principal: Principal, award_id: str, signed_on: date | None, calendar: WorkingCalendar
-) -> Award:
-    award, call = await _award_call(uow, award_id)
-    require_officer(principal, call.region_code)
-    domain.require_status(award.status, ("confirmed",), "sign the agreement of")
-    signed = signed_on or local_date(uow.now)
-    period_end = None
-    if award.application_id:
-        app = await uow.session.get(Application, award.application_id)
-        period_end = app.period_end if app else None
-    plan = domain.assessment_plan(call.assessment, signed, period_end)
-    award.status, award.signed_on = "signed", signed
-    award.assessment = {**plan, "passed_stages": []}
-    award.version += 1
-    tranches = domain.tranches_for(
-        award.amount_fen, [TrancheRule(t["basis_points"], t["trigger"]) for t in call.tranches]
-    )
-    stage_award_event(
-        uow,
-        "agreement_signed",
-        award,
-        call,
-        signed_on=signed.isoformat(),
-        tranches=[t.as_event() for t in tranches],
-        assessment=plan,
-    )
-    await create_tranches(uow, award, call, tranches, signed_on=signed, calendar=calendar)
-    uow.audit(
-        "award.agreement_signed", f"awards/{award.id}", {"signed_on": signed.isoformat(), "tranches": len(tranches)}
-    )
-    return award
-
-
-async def suspend_award(uow: UnitOfWork, *, principal: Principal, award_id: str, reason: str) -> Award:
-    award, call = await _award_call(uow, award_id)
-    require_officer(principal, call.region_code)
-    domain.require_status(award.status, ("signed",), "suspend")
-    award.status, award.version = "suspended", award.version + 1
-    stage_award_event(uow, "suspended", award, call, reason=reason)
-    await suspend_tranches(uow, award, call, cause="award", reason=reason)
-    uow.audit("award.suspended", f"awards/{award.id}", {"reason": reason})
-    return award
-
-
-async def resume_award(uow: UnitOfWork, *, principal: Principal, award_id: str, reason: str) -> Award:
-    award, call = await _award_call(uow, award_id)
-    require_officer(principal, call.region_code)
-    domain.require_status(award.status, ("suspended",), "resume")
-    award.status, award.version = "signed", award.version + 1
-    stage_award_event(uow, "resumed", award, call, reason=reason)
-    await resume_tranches(uow, award, call, cause="award", reason=reason)
-    uow.audit("award.resumed", f"awards/{award.id}", {"reason": reason})
-    return award
-
-
-async def terminate_award(
-    uow: UnitOfWork, *, principal: Principal, award_id: str, reason: str, clawback_fen: int | None
-) -> Award:
-    award, call = await _award_call(uow, award_id)
-    require_officer(principal, call.region_code)
-    domain.require_status(award.status, ("confirmed", "signed", "suspended"), "terminate")
-    if clawback_fen is not None and clawback_fen > award.paid_fen:
-        raise DomainError(
-            "award.clawback", f"a clawback cannot exceed what was paid ({Money.of_fen(award.paid_fen).amount})"
-        )
-    cancelled = await cancel_unpaid(uow, award, call, reason=reason)
-    if award.signed_on is None:
-        cancelled = award.committed_fen - award.paid_fen  # no tranches yet: the whole commitment
-    award.committed_fen -= cancelled
-    call.committed_fen -= cancelled
-    call.version += 1
-    award.status, award.ended_on, award.end_reason = "terminated", local_date(uow.now), reason
-    award.clawback_due_fen = clawback_fen or 0
-    award.version += 1
-    stage_award_event(
-        uow,
-        "terminated",
-        award,
-        call,
-        booking_kind="commitment_release",
-        booking_fen=-cancelled,
-        reason=reason,
-        cancelled_unpaid=money(cancelled),
-        clawback=money(clawback_fen) if clawback_fen else None,
-    )
-    uow.audit(
-        "award.terminated",
-        f"awards/{award.id}",
-        {"reason": reason, "cancelled_unpaid_fen": cancelled, "clawback_fen": clawback_fen},
-    )
-    return award
-
-
 # -- reading -------------------------------------------------------------------------------------
 
 
@@ -539,17 +320,4 @@ def award_public(a: Award) -> AwardPublic:
         clawback_due=Money.of_fen(a.clawback_due_fen),
         clawback_received=Money.of_fen(a.clawback_received_fen),
         version=a.version,
-    )
-
-
-def objection_public(o: Objection) -> ObjectionPublic:
-    return ObjectionPublic(
-        id=o.id,
-        award_id=o.award_id,
-        status=o.status,
-        reason=o.reason,
-        filed_at=o.filed_at,
-        decided_at=o.decided_at,
-        decision_reason=o.decision_reason,
-        reserve_application_id=o.reserve_application_id,
     )

@@ -16,9 +16,9 @@ from services.grants.domain.money import money
 from services.grants.handlers.common import load, new_id, require_officer, sees_region
 from services.grants.models import Award, Call
 from services.grants.models.io_calls import BudgetPublic, CallCreate, CallPublic
-from shared.auth import Principal
+from shared.auth import InvalidRegionCode, Principal, authority_prefix
 from shared.http import Cursor, Money, Page
-from shared.problems import NotFound
+from shared.problems import BadRequest, NotFound
 from shared.uow import UnitOfWork
 
 PUBLIC_STATUSES = ("published", "open", "closed")
@@ -281,7 +281,11 @@ async def list_calls(
     else:
         stmt = stmt.where(table.c.status.in_(PUBLIC_STATUSES))
     if region:
-        stmt = stmt.where(table.c.region_code.startswith(region.rstrip("0") if len(region) == 6 else region))
+        try:
+            prefix = authority_prefix(region)
+        except InvalidRegionCode:
+            raise BadRequest(f"{region} is not a region code", code="region.invalid") from None
+        stmt = stmt.where(table.c.region_code.startswith(prefix))
     if call_type:
         stmt = stmt.where(table.c.call_type == call_type)
     after = Cursor.decode(cursor)

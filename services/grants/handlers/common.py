@@ -30,6 +30,23 @@ async def load(uow: UnitOfWork, model: type[M], key: str, *, lock: bool = False,
     return row
 
 
+async def lock_award(uow: UnitOfWork, award_id: str) -> tuple[Award, Call]:
+    """The award and its call, locked in the one order every handler uses: the call's budget row,
+    then the award row (then its tranches)."""
+    peek = await uow.session.get(Award, award_id)
+    if peek is None:
+        raise NotFound(f"award {award_id} not found")
+    call = await load(uow, Call, peek.call_id, lock=True, what="call")
+    award = await load(uow, Award, award_id, lock=True, what="award")
+    return award, call
+
+
+def payee_aad(org_id: str) -> str:
+    """Associated data binding an encrypted bank account to its organization (it moves from the
+    application to the award)."""
+    return f"payee:{org_id}"
+
+
 def within(code: str, region: str) -> bool:
     return lies_within(code, region)
 

@@ -16,7 +16,14 @@ from services.grants.domain import disbursements as domain
 from services.grants.domain.awards import Tranche, stage_trigger
 from services.grants.domain.money import money
 from services.grants.events import instant
-from services.grants.handlers.common import load, new_id, require_officer, stage_award_event, stage_disbursement_event
+from services.grants.handlers.common import (
+    load,
+    lock_award,
+    new_id,
+    require_officer,
+    stage_award_event,
+    stage_disbursement_event,
+)
 from services.grants.models import Award, Call, Disbursement, PaymentAttempt, PaymentPosting
 from services.grants.models.io_awards import DisbursementPublic, PaymentIn
 from shared.auth import Principal
@@ -138,8 +145,7 @@ async def _locked(uow: UnitOfWork, disbursement_id: str) -> tuple[Disbursement, 
     peek = await uow.session.get(Disbursement, disbursement_id)
     if peek is None:
         raise NotFound(f"disbursement {disbursement_id} not found")
-    call = await load(uow, Call, peek.call_id, lock=True, what="call")
-    award = await load(uow, Award, peek.award_id, lock=True, what="award")
+    award, call = await lock_award(uow, peek.award_id)
     d = await load(uow, Disbursement, disbursement_id, lock=True, what="disbursement")
     return d, award, call
 
@@ -329,11 +335,7 @@ async def tranche_due_job(uow: UnitOfWork, key: str, due_at: datetime) -> None:
 async def record_clawback(
     uow: UnitOfWork, *, principal: Principal, award_id: str, amount_fen: int, received_on: date
 ) -> Award:
-    peek = await uow.session.get(Award, award_id)
-    if peek is None:
-        raise NotFound(f"award {award_id} not found")
-    call = await load(uow, Call, peek.call_id, lock=True, what="call")
-    award = await load(uow, Award, award_id, lock=True, what="award")
+    award, call = await lock_award(uow, award_id)
     require_officer(principal, call.region_code, roles=("finance", "admin"))
     outstanding = award.clawback_due_fen - award.clawback_received_fen
     if award.status != "terminated" or amount_fen <= 0 or amount_fen > outstanding:

@@ -16,15 +16,12 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from services.grants import events
-from services.grants.domain.eligibility import (
-    Screening as Answer,
-)
-from services.grants.domain.eligibility import (
+from services.grants.domain.eligibility import Screening as Answer
+from services.grants.domain.eligibility import rescreen, screen
+from services.grants.domain.standing import (
     apply_rating_event,
     apply_registry_event,
     new_standing,
-    rescreen,
-    screen,
     standing_from_registry_answer,
 )
 from services.grants.handlers.calls import call_rules, rule_set

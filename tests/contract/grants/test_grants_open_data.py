@@ -116,7 +116,7 @@ async def test_ocds_release_package_of_a_service_purchase_call_is_valid(stack_fa
     )
     assert r.status_code == 200
     r = await stack.client.post(
-        f"/grants/v1/awards/{second['id']}/termination", json={"reason": "放弃"}, headers=g.officer
+        f"/grants/v1/awards/{second['id']}/termination", json={"reason": "放弃"}, headers={**g.officer, **g.key()}
     )
     assert r.status_code == 200
     await stack.settle()

@@ -158,7 +158,7 @@ async def test_upheld_objection_cancels_the_award_and_offers_the_next_ranked_res
 
     public = stack.auth("org", org_id="00000000-0000-4000-8000-000000000001", sub="someone")
     r = await stack.client.post(
-        f"/grants/v1/awards/{first['id']}/objections", json={"reason": "材料造假"}, headers=public
+        f"/grants/v1/awards/{first['id']}/objections", json={"reason": "材料造假"}, headers={**public, **g.key()}
     )
     assert r.status_code == 201, r.text
     objection = r.json()
@@ -187,12 +187,16 @@ async def test_upheld_objection_cancels_the_award_and_offers_the_next_ranked_res
     assert r.status_code == 201, r.text
 
     # an objection to the second award is rejected after the notice ended: it is confirmed then
-    r = await stack.client.post(f"/grants/v1/awards/{second['id']}/objections", json={"reason": "异议"}, headers=public)
+    r = await stack.client.post(
+        f"/grants/v1/awards/{second['id']}/objections", json={"reason": "异议"}, headers={**public, **g.key()}
+    )
     late_objection = r.json()
     await stack.advance(days=10)
     award = (await stack.client.get(f"/grants/v1/awards/{second['id']}", headers=g.officer)).json()
     assert award["status"] == "noticed"  # a pending objection holds the confirmation
-    r = await stack.client.post(f"/grants/v1/awards/{second['id']}/objections", json={"reason": "太晚"}, headers=public)
+    r = await stack.client.post(
+        f"/grants/v1/awards/{second['id']}/objections", json={"reason": "太晚"}, headers={**public, **g.key()}
+    )
     assert r.status_code == 409 and r.json()["rule"] == "objection.window_closed"
     r = await stack.client.post(
         f"/grants/v1/objections/{late_objection['id']}/decision",

@@ -168,7 +168,7 @@ async def test_finance_books_each_award_and_tranche_once_in_order_after_the_rela
         r = await stack.client.post(
             f"/grants/v1/awards/{a1}/termination",
             json={"reason": "违约", "clawback": money("1000.00")},
-            headers=g.officer,
+            headers={**g.officer, **g.key()},
         )
         assert r.status_code == 200, r.text
         r = await stack.client.post(

@@ -136,7 +136,7 @@ async def test_termination_cancels_unpaid_tranches_releases_the_commitment_and_r
     r = await stack.client.post(
         f"/grants/v1/awards/{award['id']}/termination",
         json={"reason": "违约", "clawback": money("10000.00")},
-        headers=g.officer,
+        headers={**g.officer, **g.key()},
     )
     assert r.status_code == 200, r.text
     terminated = r.json()
@@ -169,7 +169,7 @@ async def test_terminating_a_released_tranche_voids_its_instruction(stack_factor
     stack, g, call, award, _ = await signed_award(stack_factory)
     first = (await tranches(stack, g, award["id"]))[0]
     r = await stack.client.post(
-        f"/grants/v1/awards/{award['id']}/termination", json={"reason": "撤销"}, headers=g.officer
+        f"/grants/v1/awards/{award['id']}/termination", json={"reason": "撤销"}, headers={**g.officer, **g.key()}
     )
     assert r.status_code == 200
     r = await post(stack, g, first["id"], first["payment_instruction_id"], "paid", "BANK-1")

@@ -24,17 +24,16 @@ from services.grants.domain.calls import (
     validate_call,
 )
 from services.grants.domain.disbursements import Attempt, Posting, decide_posting, require_retryable
-from services.grants.domain.eligibility import (
+from services.grants.domain.eligibility import rescreen, screen
+from services.grants.domain.money import add_months, fen_text, mean_half_up, share_within, split_tranches, yuan
+from services.grants.domain.review import Candidate, Ranked, Reviewer, assign, final_score, rank, reviewer_total
+from services.grants.domain.standing import (
     apply_rating_event,
     apply_registry_event,
     grade_on,
     new_standing,
-    rescreen,
-    screen,
     standing_from_registry_answer,
 )
-from services.grants.domain.money import add_months, fen_text, mean_half_up, share_within, split_tranches, yuan
-from services.grants.domain.review import Candidate, Ranked, Reviewer, assign, final_score, rank, reviewer_total
 
 # -- money ------------------------------------------------------------------------------------------
 
