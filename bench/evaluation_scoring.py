@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from gongyi.devinfra.postgres import LocalPostgres, provision_database, run_sync, service_dsn  # noqa: E402
+from gongyi.devinfra.postgres import LocalPostgres, provision_database, run_sync, service_dsn, with_database  # noqa: E402
 from services.evaluation.handlers.catalog import load_presets  # noqa: E402
 from services.evaluation.main import build_runtime, create_app  # noqa: E402
 from services.evaluation.models import Agency, Assignment, Evaluation, Evaluator, OrgStanding, Round  # noqa: E402
@@ -96,6 +96,8 @@ async def seed(url: str, data_dir: Path, n_evaluations: int, n_evaluators: int, 
     await migrate(runtime.db, runtime.migrations)
     try:
         async with runtime.uow() as uow:
+            # seeded here, once: API workers starting together on an empty table would race to seed it
+            await runtime.calendar.load(uow)
             await load_presets(uow)
             round_id, agency_id = str(uuid.uuid4()), str(uuid.uuid4())
             common = {"created_at": uow.now}
@@ -349,6 +351,16 @@ async def drive(host: str, port: int, data_dir: Path, seeded: dict[str, Any], th
     await office.close()
 
 
+async def _alter_database(superuser: str, synchronous_commit: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(with_database(superuser, "bench"))
+    try:
+        await conn.execute(f"ALTER DATABASE bench SET synchronous_commit = {synchronous_commit}")
+    finally:
+        await conn.close()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -362,6 +374,9 @@ def main() -> None:
     parser.add_argument("--per-evaluation", type=int, default=3)
     parser.add_argument("--think-ms", default="2000,1000", help="mean think times of the paced phases, comma-separated")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument(
+        "--synchronous-commit", default="on", choices=("on", "off"), help="diagnostic: PostgreSQL WAL flush per commit"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gongyi-bench-eval-") as tmp:
         data_dir = Path(tmp) / "data"
@@ -371,6 +386,9 @@ def main() -> None:
         server = None
         try:
             provision_database(cluster.superuser_dsn(), "bench", services=("evaluation",))
+            if args.synchronous_commit != "on":
+                # a diagnostic only: shows how much of the tail is WAL flushes waiting for a shared disk
+                run_sync(_alter_database(cluster.superuser_dsn(), args.synchronous_commit))
             url = service_dsn(cluster.superuser_dsn(), "bench", "evaluation").replace(
                 "postgresql://", "postgresql+asyncpg://", 1
             )
