@@ -188,7 +188,7 @@ async def create_document(
         created_by=principal.sub,
     )
     uow.session.add(row)
-    key = (kind, doc_id, row.version)
-    uow.after_commit(lambda: ctx.documents.__setitem__(key, (row, parsed)))
+    cache_key = (kind, doc_id, row.version)
+    uow.after_commit(lambda: ctx.documents.__setitem__(cache_key, (row, parsed)))
     uow.audit(f"{kind}.created", f"{kind}s/{doc_id}@{row.version}", {"copy_of": copy_of})
     return row

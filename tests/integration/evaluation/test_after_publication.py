@@ -145,6 +145,25 @@ async def test_an_officers_copy_with_flag_for_committee_proposes_instead_of_revo
         ("baiyun-2026", False),
     }
 
+    # a new version effective next year: rounds opened now still take version 1
+    v2 = await api.post(
+        "/rule-sets",
+        {
+            "copy_of": {"id": "baiyun-2026"},
+            "id": "baiyun-2026",
+            "effective_from": "2027-01-01",
+            "changes": {"procedure": {"notice_working_days": 10}},
+        },
+        api.officer,
+        status=201,
+    )
+    assert v2.json()["version"] == 2 and v2.json()["copy_of"] == "baiyun-2026@1"
+    in_force = (await api.c.get("/evaluation/v1/rule-sets/baiyun-2026", headers=api.officer)).json()
+    assert in_force["version"] == 1
+    assert (await api.c.get("/evaluation/v1/rule-sets/baiyun-2026?version=2", headers=api.officer)).json()["document"][
+        "procedure"
+    ]["notice_working_days"] == 10
+
     org = await facts.register()
     await stack.settle()
     rnd = await api.open_round(rule_set="baiyun-2026")
