@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request, Response
 from sqlalchemy import select, tuple_
 
-from services.evaluation.api.common import command, page, query
+from services.evaluation.api.common import command, listing, page, query
 from services.evaluation.handlers.catalog import create_document, get_document
 from services.evaluation.handlers.context import Context, execute
 from services.evaluation.models import CatalogDocument
@@ -51,7 +51,7 @@ def _routes(path: str, kind: str) -> None:
             rows = (await execute(uow, stmt)).scalars().all()
             return page([public(r) for r in rows], limit, lambda d: [d["id"], d["version"]])
 
-        return json_response(await query(request, work))
+        return listing(request, await query(request, work), sheet="catalog")
 
     @router.get(
         f"/{path}/{{doc_id}}",

@@ -12,7 +12,7 @@ from services.evaluation.domain.points import DomainError, Invalid, RuleBroken
 from services.evaluation.handlers.context import Context, context_of
 from shared.auth import Principal
 from shared.deps import actor_of, request_id
-from shared.http import Cursor, Idempotency, etag, json_response
+from shared.http import XLSX, Cursor, Idempotency, etag, json_response, wants_xlsx, xlsx_bytes
 from shared.problems import Conflict, Problem, RuleViolation, Unprocessable, problem_response
 from shared.runtime import Runtime
 from shared.uow import UnitOfWork
@@ -71,6 +71,17 @@ def page(items: list[Any], limit: int, key: Callable[[Any], list[Any]]) -> dict[
     more = len(items) > limit
     items = items[:limit]
     return {"items": items, "next_cursor": Cursor.encode(key(items[-1])) if more and items else None}
+
+
+def listing(request: Request, result: dict[str, Any], *, sheet: str) -> Response:
+    """A list as `{items, next_cursor}`, or as XLSX when the client asks for it (API.md "Lists")."""
+    if wants_xlsx(request):
+        return Response(
+            xlsx_bytes(result["items"], sheet=sheet),
+            media_type=XLSX,
+            headers={"Content-Disposition": f'attachment; filename="{sheet}.xlsx"'},
+        )
+    return json_response(result)
 
 
 def to_problem(exc: Exception) -> Problem:

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
-from services.evaluation.api.common import command, dump, query, versioned
+from services.evaluation.api.common import command, dump, listing, query, versioned
 from services.evaluation.handlers import people
 from services.evaluation.handlers.context import Context, execute
 from services.evaluation.handlers.queries import conflict_public
@@ -126,7 +126,7 @@ async def list_evaluators(request: Request, principal: CurrentPrincipal, agency_
         )
         return {"items": [evaluator_public(e) for e in rows], "next_cursor": None}
 
-    return json_response(await query(request, work))
+    return listing(request, await query(request, work), sheet="evaluators")
 
 
 @router.post(

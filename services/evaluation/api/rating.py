@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
-from services.evaluation.api.common import command, dump, page, query, versioned
+from services.evaluation.api.common import command, dump, listing, page, query, versioned
 from services.evaluation.handlers import after, assessments, rating
 from services.evaluation.handlers.context import Context, can_read_evaluation, execute, get_evaluation
 from services.evaluation.handlers.queries import appeal_public, evaluation_public, proposal_public, rating_of
@@ -118,7 +118,7 @@ async def list_proposals(
         mine = [p for p in rows if principal.role == "admin" or lies_within(p.region_code, principal.region or "")]
         return page([proposal_public(p) for p in mine[: limit + 1]], limit, lambda p: [p["id"]])
 
-    return json_response(await query(request, work))
+    return listing(request, await query(request, work), sheet="rating-proposals")
 
 
 @router.post(
@@ -163,7 +163,7 @@ async def list_assessments(
         visible = [evaluation_public(e) for e in rows if can_read_evaluation(principal, e)]
         return page(visible, limit, lambda e: [e["id"]])
 
-    return json_response(await query(request, work))
+    return listing(request, await query(request, work), sheet="project-assessments")
 
 
 @router.get(

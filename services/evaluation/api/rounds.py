@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select, tuple_
 
-from services.evaluation.api.common import command, dump, page, query, versioned
+from services.evaluation.api.common import command, dump, listing, page, query, versioned
 from services.evaluation.domain.points import fmt
 from services.evaluation.handlers import aggregation, rounds
 from services.evaluation.handlers.context import Context, execute, require_officer
@@ -76,7 +76,7 @@ async def list_rounds(
         rows = (await execute(uow, stmt.order_by(Round.year.desc(), Round.id.desc()).limit(limit + 1))).scalars().all()  # type: ignore[attr-defined]
         return page([round_public(r) for r in rows], limit, lambda r: [r["year"], r["id"]])
 
-    return json_response(await query(request, work))
+    return listing(request, await query(request, work), sheet="rounds")
 
 
 @router.get("/rounds/{round_id}", summary="One round", responses=problems.responses(401, 404))
@@ -144,14 +144,7 @@ async def round_evaluations(
         rows = (await execute(uow, stmt.order_by(Evaluation.id).limit(limit + 1))).scalars().all()  # type: ignore[arg-type]
         return page([evaluation_public(e) for e in rows], limit, lambda e: [e["id"]])
 
-    from shared.http import wants_xlsx, xlsx_bytes
-
-    result = await query(request, work)
-    if wants_xlsx(request):
-        from shared.http import XLSX
-
-        return Response(xlsx_bytes(result["items"], sheet="evaluations"), media_type=XLSX)
-    return json_response(result)
+    return listing(request, await query(request, work), sheet="evaluations")
 
 
 @router.post(

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Request, Response, UploadFile
 from sqlalchemy import select
 
-from services.evaluation.api.common import command, dump, query, versioned
+from services.evaluation.api.common import command, dump, listing, query, versioned
 from services.evaluation.handlers import aggregation, scoring, workbook
 from services.evaluation.handlers.context import Context, can_read_evaluation, execute, get_evaluation, require_officer
 from services.evaluation.handlers.queries import evaluation_public, replay
@@ -107,7 +107,7 @@ async def all_scores(request: Request, principal: CurrentPrincipal, evaluation_i
         rows = (await uow.conn.execute(select(table).where(table.c.evaluation_id == ev.id))).mappings().all()
         return {"items": [scoring.sheet_public(r) for r in rows], "next_cursor": None}
 
-    return json_response(await query(request, work))
+    return listing(request, await query(request, work), sheet="score-sheets")
 
 
 @router.post(
