@@ -129,6 +129,7 @@ def build_runtime(
         runtime.add_job(job, handler)
     runtime.add_recurring(Recurring(facts.ANNUAL_REPORT, time(settings.reminder_hour, 0)))
     runtime.add_recurring(Recurring(facts.DIGEST, time(settings.digest_hour, 0)))
+    runtime.add_recurring(Recurring(facts.PRUNE, time(3, 30)))
     return runtime
 
 

@@ -47,6 +47,10 @@ class NotificationsSettings(ServiceSettings):
     digest_hour: int = 8
     digest_max_items: int = 50
 
+    # housekeeping: message texts and webhook bodies of finished deliveries are dropped after this
+    # (the delivery log itself stays); failed ones keep theirs for a manual retry
+    delivery_body_retention_days: int = 30
+
     @field_validator("webhook_allow_cidrs")
     @classmethod
     def _cidrs_parse(cls, value: str) -> str:

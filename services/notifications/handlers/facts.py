@@ -30,6 +30,7 @@ NOTICE_ENDING = "reminder.notice_ending"
 ASSESSMENT_DUE = "reminder.assessment_due"
 ANNUAL_REPORT = "reminder.annual_report_due"
 DIGEST = "digest.daily"
+PRUNE = "deliveries.prune"
 
 _CALL_STATUS = {
     "grants.call.published": "published",

@@ -27,6 +27,7 @@ from services.notifications.models import (
     ApplicationFact,
     AssessmentFact,
     CallFact,
+    Delivery,
     InboxItem,
     NoticeFact,
     OrganizationFact,
@@ -52,6 +53,7 @@ class Reminders:
             facts.ASSESSMENT_DUE: self.assessment_due,
             facts.ANNUAL_REPORT: self.annual_reports,
             facts.DIGEST: self.digest,
+            facts.PRUNE: self.prune,
         }
 
     def _working_day(self, day: date) -> bool:
@@ -241,3 +243,15 @@ class Reminders:
             notice = Notice(ntype, synthetic_cause(ntype.name, row.sub, today.isoformat()), ntype.name, None, None)
             person = Person(row.sub, row.role, row.locale or "zh-CN", ("email",), _NO_PREFS, True, False)
             await self.notifier.email_only(uow, notice, person, text)
+
+    # -- housekeeping ------------------------------------------------------------------------
+
+    async def prune(self, uow: UnitOfWork, _key: str, _due_at: datetime) -> None:
+        """Drop the texts and bodies of deliveries finished long ago; the log rows stay."""
+        d = table(Delivery)
+        cutoff = uow.now - timedelta(days=self.deps.settings.delivery_body_retention_days)
+        await uow.conn.execute(
+            update(d)
+            .where(d.c.status.in_(["delivered", "cancelled"]), d.c.updated_at < cutoff, d.c.body.is_not(None))
+            .values(body=None)
+        )

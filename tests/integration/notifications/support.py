@@ -97,7 +97,7 @@ class Received:
 
 @dataclass
 class WebhookReceiver:
-    """Answers `script` statuses in order, then `then` for every further request."""
+    """Answers `script` statuses in order, then `then` for every further request (0: never answers)."""
 
     script: list[int | tuple[int, dict[str, str]]] = field(default_factory=list)
     then: int = 200
@@ -133,6 +133,8 @@ class WebhookReceiver:
                 self.requests.append(Received(method, target, headers, body))
                 answer = self.script.pop(0) if self.script else self.then
                 status, extra = answer if isinstance(answer, tuple) else (answer, {})
+                if status == 0:
+                    await asyncio.sleep(3600)  # a hung endpoint: the sender's timeout must end it
                 head = f"HTTP/1.1 {status} X\r\ncontent-length: 2\r\n" + "".join(
                     f"{k}: {v}\r\n" for k, v in extra.items()
                 )

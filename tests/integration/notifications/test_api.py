@@ -113,3 +113,23 @@ async def test_officers_see_the_deliveries_of_their_region_only(world):
         f"/notifications/v1/audit?resource=subscriptions/{mine[0]['subscription_id']}", headers=city
     )
     assert [e["action"] for e in audit.json()["items"]] == ["subscription.created", "subscription.disabled"]
+
+
+async def test_bodies_of_finished_deliveries_are_dropped_after_the_retention_the_log_stays(world):
+    w = await world(delivery_body_retention_days=30)
+    await w.subscribe(AWARDS)
+    await w.emitter.emit("grants.award.confirmed", sample("grants.award.confirmed"))
+    await w.stack.settle()
+    from sqlalchemy import text
+
+    async def bodies():
+        async with w.stack.runtimes["notifications"].db.engine.connect() as conn:
+            rows = await conn.execute(text("SELECT body FROM notifications.deliveries WHERE channel = 'webhook'"))
+            return [r.body for r in rows]
+
+    assert (await bodies())[0] is not None
+    await w.stack.advance(days=29)
+    assert (await bodies())[0] is not None
+    await w.stack.advance(days=2)
+    assert await bodies() == [None]
+    assert [d["status"] for d in await w.deliveries(channel="webhook")] == ["delivered"]

@@ -12,11 +12,19 @@ from tests.unit.notifications.samples import AWARD_ID, EVALUATOR, ORG_ID, SAMPLE
 
 # Topics are not ordered with each other: facts an event relies on (the organization is active,
 # the evaluator was assigned) are settled first, as they would be in real time.
-LAST = ("registry.organization.deregistered", "registry.organization.revoked")
+LAST = ("registry.organization.deregistered", "registry.organization.revoked", "grants.application.withdrawn")
 PHASES = [
     ("registry.",),
-    ("evaluation.rating.", "evaluation.assessment.", "grants.call.", "grants.application.", "grants.award."),
-    ("evaluation.round.", "grants.disbursement."),
+    (
+        "evaluation.rating.",
+        "evaluation.assessment.",
+        "grants.call.published",
+        "grants.call.opened",
+        "grants.call.closed",
+        "grants.application.",
+        "grants.award.",
+    ),
+    ("evaluation.round.", "grants.disbursement.", "grants.call.cancelled"),
     LAST,
 ]
 KEYS = {"grants.disbursement": AWARD_ID}

@@ -307,3 +307,29 @@ async def test_finance_subscriptions_hear_only_their_region_including_disburseme
         assert (await w.client.get("/notifications/v1/deliveries", headers=finance_sh)).json()["items"] == []
         other = await w.client.get(f"/notifications/v1/subscriptions/{guangzhou['id']}", headers=finance_sh)
         assert other.status_code == 404
+
+
+async def test_a_host_name_is_resolved_once_and_the_checked_address_is_used_with_its_name(world):
+    async def resolver(host, port):
+        assert host == "hooks.finance.example"
+        return [ipaddress.ip_address("127.0.0.1")]
+
+    w = await world(runtime_kwargs={"resolver": resolver})
+    await w.subscribe(AWARDS, url=f"http://hooks.finance.example:{w.receiver.port}/in")
+    await w.emitter.emit("grants.award.confirmed", sample("grants.award.confirmed"))
+    await w.stack.settle()
+    [request] = w.receiver.requests
+    assert request.target == "/in"
+    assert request.headers["host"] == f"hooks.finance.example:{w.receiver.port}"
+
+
+async def test_an_endpoint_that_never_answers_times_out_and_is_retried(world):
+    w = await world(script=[0], webhook_timeout_s=0.5)
+    await w.subscribe(AWARDS)
+    await w.emitter.emit("grants.award.confirmed", sample("grants.award.confirmed"))
+    await w.stack.settle()
+    detail = await w.delivery(webhook_delivery(await w.deliveries())["id"])
+    assert detail["status"] == "pending"
+    assert detail["attempt_log"][0]["error"] == "no answer within 0.5 s"
+    await w.stack.advance(seconds=6)
+    assert (await w.delivery(detail["id"]))["status"] == "delivered"
