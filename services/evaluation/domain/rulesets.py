@@ -91,6 +91,27 @@ class RuleSet:
         return {"id": self.id, "version": self.version}
 
 
+MAPPINGS = (
+    "eligibility",
+    "eligibility.grade_in_force",
+    "eligibility.exclusions",
+    "eligibility.exclusions.annual_inspection_last_year",
+    "eligibility.exclusions.basically_qualified_years_running",
+    "eligibility.exclusions.under_investigation",
+    "eligibility.exclusions.credit_lists",
+    "eligibility.exclusions.annual_report_not_filed_last_year",
+    "procedure",
+    "procedure.appeal",
+    "scoring",
+    "validity",
+    "after_publication",
+)
+SMALL_INTS = {
+    "procedure.appeal.notify_within_calendar_days": 15,
+    "after_publication.certificate_return_calendar_days": 15,
+}
+
+
 def _get(doc: Mapping[str, Any], path: str, default: Any = ...) -> Any:
     node: Any = doc
     for part in path.split("."):
@@ -140,8 +161,18 @@ def parse_rule_set(doc: Mapping[str, Any]) -> RuleSet:
         return PenaltyFilter(frozenset(types), fine, str(node.get("basis") or basis))
 
     def positive(v: Any) -> bool:
-        return isinstance(v, int) and v > 0
+        return isinstance(v, int) and not isinstance(v, bool) and v > 0
 
+    for section in MAPPINGS:
+        value = _get(doc, section, None)
+        if value is not None and not isinstance(value, Mapping):
+            errors.append({"field": section, "message": "a mapping of settings"})
+    for path, default in SMALL_INTS.items():
+        value = _get(doc, path, default) if isinstance(_get(doc, path.rsplit(".", 1)[0], {}), Mapping) else default
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 366:
+            errors.append({"field": path, "message": "a number of days between 1 and 366"})
+    if errors:
+        raise Invalid(errors)
     rid = req("id", str, lambda v: 0 < len(v) <= 60, "an id of 1–60 characters")
     version = req("version", int, positive, "a positive integer")
     name = req("name", str, lambda v: v.strip() != "", "a name")
@@ -250,7 +281,7 @@ def parse_rule_set(doc: Mapping[str, Any]) -> RuleSet:
         annual_report_basis=text("eligibility.exclusions.annual_report_not_filed_last_year.basis"),
         check_working_days=ints["eligibility.check_working_days"],
         notice_working_days=ints["procedure.notice_working_days"],
-        appeal_decided_by=str(opt("procedure.appeal.decided_by", "evaluation_committee")),
+        appeal_decided_by=str(opt("procedure.appeal.decided_by", "evaluation_committee")),  # a label
         appeal_notify_calendar_days=int(opt("procedure.appeal.notify_within_calendar_days", 15)),
         appeal_basis=text("procedure.appeal.basis"),
         quorum_basis=text("procedure.quorum_basis"),
