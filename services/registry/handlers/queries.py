@@ -189,6 +189,18 @@ async def aggregate_sequence(uow: UnitOfWork, org_id: str) -> int:
     return int(value or 0)
 
 
+def _as_of(listing: io.ListingPublic, on: date) -> io.ListingPublic:
+    if listing.removed_on is not None and listing.removed_on > on:
+        return listing.model_copy(update={"removed_on": None, "removal_reason": None})
+    return listing
+
+
+def _closed_as_of(investigation: io.InvestigationPublic, on: date) -> io.InvestigationPublic:
+    if investigation.closed_on is not None and investigation.closed_on > on:
+        return investigation.model_copy(update={"closed_on": None, "outcome": None})
+    return investigation
+
+
 async def standing(uow: UnitOfWork, org: Organization, on: date) -> io.Standing:
     from services.registry.events import organization_ref
 
@@ -198,6 +210,7 @@ async def standing(uow: UnitOfWork, org: Organization, on: date) -> io.Standing:
         )
     ).all()
     active = [r for r in listings_all if rules.listed_on_date(r.listed_on, r.removed_on, on)]
+    history = [_as_of(listing_public(r), on) for r in listings_all if r.listed_on <= on]
     reports = (
         await uow.session.exec(
             select(AnnualReport)
@@ -228,12 +241,17 @@ async def standing(uow: UnitOfWork, org: Organization, on: date) -> io.Standing:
         kind=org.kind,  # type: ignore[arg-type]
         region_code=org.region_code,
         status=rules.status_on(on, started_on=started, deregistered_on=org.deregistered_on, revoked_on=org.revoked_on),
-        listings=[listing_public(r) for r in active],
+        registered_on=org.registered_on if org.registered_on and org.registered_on <= on else None,
+        filed_on=org.filed_on if org.filed_on and org.filed_on <= on else None,
+        deregistered_on=org.deregistered_on if org.deregistered_on and org.deregistered_on <= on else None,
+        revoked_on=org.revoked_on if org.revoked_on and org.revoked_on <= on else None,
+        listings=history,
         listed=io.Listed(
             irregular=any(r.list == "irregular" for r in active), serious=any(r.list == "serious" for r in active)
         ),
         annual_results=[report_public(r, org.kind) for r in reports],
         penalties=[penalty_public(p) for p in penalties],
+        investigations=[_closed_as_of(investigation_public(i), on) for i in investigations],
         open_investigations=[
             investigation_public(i) for i in investigations if i.closed_on is None or on < i.closed_on
         ],

@@ -278,16 +278,26 @@ class GradePublic(BaseModel):
 
 
 class Standing(BaseModel):
+    """The organization as it stood on `on`: facts recorded for later dates are left out, and a
+    removal or closure after `on` is not shown (`removed_on` / `closed_on` null)."""
+
     org_id: str
     on: date
     organization: dict[str, str]
     kind: Kind
     region_code: str
     status: str
-    listings: list[ListingPublic]
-    listed: Listed
+    registered_on: date | None
+    filed_on: date | None
+    deregistered_on: date | None
+    revoked_on: date | None
+    listings: list[ListingPublic] = Field(
+        description="every listing since registration up to `on` (look-back windows need them)"
+    )
+    listed: Listed = Field(description="on a list on `on`")
     annual_results: list[AnnualReportPublic]
     penalties: list[PenaltyPublic]
+    investigations: list[InvestigationPublic]
     open_investigations: list[InvestigationPublic]
     current_grade: GradePublic | None
     pending_grade: GradePublic | None

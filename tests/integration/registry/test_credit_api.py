@@ -37,6 +37,16 @@ async def test_was_x_listed_on_date_d_and_rectified_removal(any_db):
         assert (len(on.json()) == 1) is expected, day
         standing = (await stack.client.get(f"{url}/standing", params={"on": day}, headers=officer)).json()
         assert standing["listed"]["irregular"] is expected
+    # standing keeps the history a look-back window needs, as it stood on the date asked
+    now = (await stack.client.get(f"{url}/standing", headers=officer)).json()
+    assert now["listed"]["irregular"] is False and now["registered_on"] == "2019-06-01"
+    assert [(x["listed_on"], x["removed_on"], x["removal_reason"]) for x in now["listings"]] == [
+        ("2026-01-05", "2026-02-27", "rectified")
+    ]
+    then = (await stack.client.get(f"{url}/standing", params={"on": "2026-02-26"}, headers=officer)).json()
+    assert [(x["listed_on"], x["removed_on"]) for x in then["listings"]] == [("2026-01-05", None)]
+    before = (await stack.client.get(f"{url}/standing", params={"on": "2026-01-04"}, headers=officer)).json()
+    assert before["listings"] == []
     events = await published(stack)
     assert [e["type"].split(".")[-2] for e in events] == ["registered", "listed", "delisted"]
     assert (
