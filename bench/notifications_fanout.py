@@ -195,6 +195,7 @@ def bench_settings(args: argparse.Namespace, tmp: Path, url: str) -> Notificatio
         sms_gateway="off",
         dispatch_batch_size=args.batch,
         dispatch_concurrency=args.concurrency,
+        topic_partitions=args.partitions,
     )
 
 
@@ -202,8 +203,8 @@ def bench_bus(args: argparse.Namespace, tmp: Path) -> Bus:
     if args.bus == "kafka":
         from shared.bus.kafka import KafkaBus
 
-        return KafkaBus(args.kafka, client_id="bench")
-    return EmbeddedLog(tmp / "bus.sqlite")
+        return KafkaBus(args.kafka, client_id="bench", default_partitions=args.partitions)
+    return EmbeddedLog(tmp / "bus.sqlite", default_partitions=args.partitions)
 
 
 async def worker(args: argparse.Namespace) -> None:
@@ -246,7 +247,8 @@ async def run(args: argparse.Namespace) -> None:
             appended = await append_events(bus, args.events, orgs)
             print(
                 f"notifications fan-out: {args.events} events, {args.orgs} organizations, bus={args.bus}, "
-                f"{args.workers} worker process(es), PostgreSQL, 2 cores shared with other work",
+                f"{args.workers} worker process(es), {args.partitions} partitions, PostgreSQL, "
+                "2 cores shared with other work",
                 flush=True,
             )
             line("appending the events to the bus (setup)", f"{appended:.1f} s")
@@ -336,6 +338,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64, help="webhooks in flight")
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--partitions", type=int, default=3, help="partitions per topic (consumer concurrency)")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
