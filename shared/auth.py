@@ -63,6 +63,7 @@ DEV_KEY_FILE = "dev-jwt.pem"
 _PROVINCE_RANGES = ((11, 15), (21, 23), (31, 37), (41, 46), (50, 54), (61, 65), (71, 71), (81, 82))
 _PROVINCES = frozenset(str(p) for lo, hi in _PROVINCE_RANGES for p in range(lo, hi + 1))
 _MIN_KEY_BITS = 2048
+_CACHE_SIZE = 10_000
 
 
 class AuthError(Exception):
@@ -244,8 +245,23 @@ class TokenVerifier:
             )
         elif settings.jwks is not None:
             self._keys = _keys_from_jwks(settings.jwks, settings.allow_development_keys)
+        self._verified: dict[str, tuple[Principal, Mapping[str, Any]]] = {}
 
     async def verify(self, token: str) -> Principal:
+        """Verify a token; a token verified before is answered from a bounded cache after its
+        lifetime is re-checked (parsing costs more than the signature: clients reuse tokens)."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            principal, claims = cached
+            self._check_lifetime(claims)
+            return principal
+        principal, claims = await self._verify(token)
+        if len(self._verified) >= _CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = (principal, claims)
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, Mapping[str, Any]]:
         s = self._settings
         try:
             header = jwt.get_unverified_header(token)
@@ -276,7 +292,7 @@ class TokenVerifier:
         except jwt.PyJWTError as e:
             raise InvalidToken(str(e)) from e
         self._check_lifetime(claims)
-        return principal_from_claims(claims, role_claim=s.role_claim)
+        return principal_from_claims(claims, role_claim=s.role_claim), claims
 
     def _check_lifetime(self, claims: Mapping[str, Any]) -> None:
         now, leeway = self._now().timestamp(), self._settings.leeway_seconds

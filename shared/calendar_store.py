@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.uow import UnitOfWork
 from shared.workdays import CalendarRow, WorkingCalendar, YearOverrides, calendar_rows, load_year_dir
@@ -60,9 +61,11 @@ class CalendarStore:
     @staticmethod
     async def _write(uow: UnitOfWork, rows: list[CalendarRow]) -> None:
         table = uow.infra.holiday_calendar
+        dialect = postgresql if uow.dialect == "postgresql" else sqlite
         for start in range(0, len(rows), _CHUNK):
             chunk = rows[start : start + _CHUNK]
+            # Two workers starting together may both seed a year: the second one's rows are the same.
             await uow.conn.execute(
-                table.insert(),
+                dialect.insert(table).on_conflict_do_nothing(index_elements=["day"]),
                 [{"day": r.day, "is_working_day": r.is_working_day, "name": r.name, "source": r.source} for r in chunk],
             )

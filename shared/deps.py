@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 _bearer = HTTPBearer(auto_error=False, description="JWT (RS256) from the identity provider")
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async on purpose: FastAPI runs a sync dependency in the thread pool, a hop on every request.
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -38,7 +39,7 @@ async def _principal(request: Request, credentials: HTTPAuthorizationCredentials
         if request.headers.get("authorization"):
             raise Unauthorized("expected Authorization: Bearer <token>")
         return None
-    runtime = get_runtime(request)
+    runtime: Runtime = request.app.state.runtime
     try:
         principal = await runtime.verifier.verify(credentials.credentials)
     except InvalidToken as exc:

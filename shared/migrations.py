@@ -32,6 +32,15 @@ def _config(script_location: Path, connection: Connection, schema: str) -> Confi
     return cfg
 
 
+def _include_name(schema: str) -> Any:
+    # Reflect only the service's own schema: its role may not even look into the others.
+    def include(name: str | None, type_: str, parent_names: Any) -> bool:
+        # None is the default schema (the first of search_path: the service's own).
+        return name in (schema, None) if type_ == "schema" else True
+
+    return include
+
+
 def _include_object(schema: str) -> Any:
     def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
         if type_ == "table":
@@ -50,6 +59,7 @@ def run_env(target_metadata: MetaData) -> None:
         target_metadata=target_metadata,
         version_table_schema=schema,
         include_schemas=True,
+        include_name=_include_name(schema),
         include_object=_include_object(schema),
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
@@ -77,6 +87,7 @@ async def drift(db: Database, metadata: MetaData) -> list[Any]:
             sync,
             opts={
                 "include_schemas": True,
+                "include_name": _include_name(db.schema),
                 "include_object": _include_object(db.schema),
                 "compare_type": True,
                 "version_table_schema": db.schema,

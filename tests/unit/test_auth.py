@@ -147,6 +147,17 @@ async def test_expiry_and_not_before_allow_sixty_seconds_of_leeway() -> None:
     assert "not valid yet" in await refused(v, sign(claims(nbf=ts + 61)))
 
 
+@pytest.mark.asyncio
+async def test_a_token_verified_before_still_expires() -> None:
+    moments = [NOW]
+    v = TokenVerifier(AuthSettings(issuer=ISSUER, public_key_pem=PUBLIC_PEM), now=lambda: moments[0])
+    token = sign(claims(exp=int(NOW.timestamp()) + 30))
+    assert (await v.verify(token)).sub == "user-1"
+    assert (await v.verify(token)).sub == "user-1"  # answered from the cache
+    moments[0] = NOW + timedelta(seconds=91)
+    assert "expired" in await refused(v, token)
+
+
 # --- refused tokens --------------------------------------------------------------------------
 
 
