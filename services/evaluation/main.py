@@ -7,7 +7,6 @@ the jobs that close rounds and end public notices, and the daily grade-expiry sw
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,38 +28,6 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 TITLE = "Gongyi Evaluation"
 DESCRIPTION = "等级评估 — third-party rating of organizations (1A–5A) and assessment of funded projects"
 Settings = EvaluationSettings
-
-
-class CachedVerifier:
-    """Remembers verified bearer tokens for a few minutes (never past their `exp`).
-
-    Agencies' systems send hundreds of requests with the same machine credential; verifying the
-    RS256 signature each time is a sizeable part of a score PUT. A cached token is still checked
-    for `exp`/`nbf` on every use; a key withdrawn at the identity provider stops being honoured
-    within `ttl_s`. Anything not cached goes to the real verifier.
-    """
-
-    def __init__(self, inner: Any, *, ttl_s: float = 300.0, size: int = 20_000, leeway_s: float = 60.0) -> None:
-        self.inner, self.ttl_s, self.size, self.leeway_s = inner, ttl_s, size, leeway_s
-        self._cache: dict[str, tuple[float, Any]] = {}
-
-    async def verify(self, token: str) -> Any:
-        now = time.time()
-        hit = self._cache.get(token)
-        if hit is not None:
-            until, principal = hit
-            exp, nbf = principal.claims.get("exp", 0), principal.claims.get("nbf")
-            if now < until and exp > now - self.leeway_s and (nbf is None or nbf <= now + self.leeway_s):
-                return principal
-            self._cache.pop(token, None)
-        principal = await self.inner.verify(token)
-        if len(self._cache) >= self.size:
-            self._cache.clear()
-        self._cache[token] = (now + self.ttl_s, principal)
-        return principal
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 class EvaluationRuntime(Runtime):
@@ -87,7 +54,6 @@ def build_runtime(settings: EvaluationSettings | None = None, **kwargs: Any) -> 
         publishes=PUBLISHES,
         **kwargs,
     )
-    runtime.verifier = CachedVerifier(runtime.verifier)  # type: ignore[assignment]
     ctx = context_of(runtime)
     runtime.add_consumer("", topics=["registry.organization"], handlers=consumers.registry_handlers(ctx))
     runtime.add_consumer("grants", topics=["grants.award"], handlers=consumers.grants_handlers(ctx))
