@@ -26,7 +26,7 @@ class NotificationsSettings(ServiceSettings):
 
     # webhooks (EVENTS.md): CIDRs a deployment allows although they are private, loopback, …
     webhook_allow_cidrs: str = ""
-    webhook_require_https: bool = False
+    webhook_require_https: bool | None = None  # None: required in production, not in development or test
     webhook_timeout_s: float = 15.0
     webhook_secret_overlap_hours: float = 24.0
     webhook_user_agent: str = "Gongyi-Webhooks/1"
@@ -58,6 +58,12 @@ class NotificationsSettings(ServiceSettings):
 
         parse_cidrs(value)  # refuses a malformed list at start-up, not at the first delivery
         return value
+
+    @property
+    def require_https(self) -> bool:
+        if self.webhook_require_https is not None:
+            return self.webhook_require_https
+        return self.env == "production"
 
     @property
     def email_enabled(self) -> bool:

@@ -85,9 +85,9 @@ async def mark_all_read(request: Request, runtime: RuntimeDep, principal: Curren
 async def get_me(request: Request, runtime: RuntimeDep, principal: CurrentPrincipal) -> Response:
     """My directory entry (addresses masked)."""
     w = wiring(request)
-    async with runtime.uow(actor=actor_of(principal), request_id=request_id(request)) as uow:
-        row = await directory.ensure_recipient(uow, w.deps, principal)
-        await uow.commit()
+    await refresh_caller(runtime, w, principal, request)
+    async with runtime.uow(readonly=True) as uow:
+        row = await directory.load_recipient(uow, principal.sub)
     return json_response(directory.recipient_public(w.deps, row), headers={"ETag": etag(row.version)})
 
 

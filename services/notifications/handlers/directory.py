@@ -110,6 +110,11 @@ async def ensure_recipient(uow: UnitOfWork, deps: Deps, principal: Principal) ->
     return (await uow.conn.execute(select(r).where(r.c.sub == principal.sub))).first()
 
 
+async def load_recipient(uow: UnitOfWork, sub: str) -> Any:
+    r = table(Recipient)
+    return (await uow.conn.execute(select(r).where(r.c.sub == sub))).first()
+
+
 async def needs_refresh(uow: UnitOfWork, deps: Deps, principal: Principal) -> bool:
     """Cheap read-only check: does the caller's row differ from the token (or not exist)?"""
     r = table(Recipient)

@@ -71,7 +71,7 @@ class WebhookSender:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.allowed = addresses.parse_cidrs(settings.webhook_allow_cidrs)
-        self.require_https = settings.webhook_require_https
+        self.require_https = settings.require_https
         self.timeout_s = settings.webhook_timeout_s
         self.user_agent = settings.webhook_user_agent
         self.resolver = resolver
