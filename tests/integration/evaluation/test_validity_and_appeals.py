@@ -150,3 +150,43 @@ async def test_a_notice_published_before_national_day_counts_the_adjusted_saturd
     org_token = stack.auth("org", org_id=org["org_id"])
     appeal = await api.post(f"/evaluations/{ev['id']}/appeals", {"grounds": "申请复核"}, org_token)
     assert appeal.status_code == 201, appeal.text
+
+
+async def test_a_notice_published_before_the_spring_festival_counts_the_adjusted_saturday(stack_factory):
+    stack = await stack_factory(("evaluation",), db="sqlite", now=datetime(2026, 2, 2, 1, 0, tzinfo=UTC))
+    facts, api = Facts(stack), Api(stack)
+    org = await facts.register()
+    await stack.settle()
+    # the revised 办法 is in force from 2026-03-01: a round opened in February cannot use it yet
+    early = await api.post(
+        "/rounds",
+        {
+            "title": "2026",
+            "year": 2026,
+            "region_code": "440111",
+            "kinds": ["social_group"],
+            "template": {"id": "social-group-example"},
+            "rule_set": {"id": "national-2026"},
+            "band_table": {"id": "anhui-anqing"},
+            "applications_close_on": "2026-02-10",
+        },
+        api.officer,
+    )
+    assert early.status_code == 404 and "no version in force on 2026-02-02" in early.json()["detail"]
+    rnd = await api.open_round(rule_set="national-2011", close_on="2026-02-10")
+    ev = await api.apply(rnd["id"], org)
+    _, evaluators, tokens = await api.agency_with_evaluators(1)
+    await api.assign(ev["id"], evaluators[0]["id"])
+    assert (await api.put_scores(ev["id"], tokens[0], full_scores(TEMPLATE, (92, 100)))).status_code == 201
+    assert (await api.submit(ev["id"], tokens[0])).status_code == 200
+    assert (await api.c.post(f"/evaluation/v1/evaluations/{ev['id']}/proposal", headers=api.officer)).status_code == 200
+    stack.clock.set(datetime(2026, 2, 12, 2, 0, tzinfo=UTC))  # Thursday 10:00 in Shanghai
+    await stack.settle()
+    decided = await decide(api, ev)
+    # DOMAIN.md §5: 02-13 (1), Saturday 02-14 adjusted working day (2), 02-15 … 02-23 holidays,
+    # 02-24 (3), 02-25 (4), 02-26 (5): the notice ends at 24:00 on Thursday 2026-02-26
+    assert decided["notice_ends_at"] == "2026-02-26T16:00:00+00:00"
+    stack.clock.set(datetime(2026, 2, 26, 16, 0, tzinfo=UTC))
+    await stack.settle()
+    published = (await api.c.get(f"/evaluation/v1/evaluations/{ev['id']}", headers=api.officer)).json()
+    assert (published["status"], published["announced_on"]) == ("published", "2026-02-27")
