@@ -38,6 +38,7 @@ class NotificationsSettings(ServiceSettings):
     dispatch_batch_size: int = 200
     dispatch_concurrency: int = 32
     dispatch_lease_s: float = 120.0
+    dispatch_gather_s: float = 0.02  # after a small pass, wait this long so the next one is a batch
 
     # reminders (working days, Asia/Shanghai) and the officers' digest
     reminder_call_closing_working_days: int = 3

@@ -133,3 +133,22 @@ async def test_bodies_of_finished_deliveries_are_dropped_after_the_retention_the
     await w.stack.advance(days=2)
     assert await bodies() == [None]
     assert [d["status"] for d in await w.deliveries(channel="webhook")] == ["delivered"]
+
+
+async def test_the_openapi_document_lists_every_route_with_its_problems(world):
+    w = await world()
+    doc = (await w.client.get("/notifications/openapi.json")).json()
+    paths = doc["paths"]
+    for path in (
+        "/notifications/v1/inbox",
+        "/notifications/v1/inbox/unread-count",
+        "/notifications/v1/inbox/{item_id}/read",
+        "/notifications/v1/recipients/me",
+        "/notifications/v1/preferences",
+        "/notifications/v1/subscriptions",
+        "/notifications/v1/subscriptions/{subscription_id}/secret-rotation",
+        "/notifications/v1/deliveries",
+        "/notifications/v1/deliveries/{delivery_id}/retry",
+    ):
+        assert path in paths, path
+    assert "422" in paths["/notifications/v1/preferences"]["put"]["responses"]
