@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
 
 from services.evaluation.domain.points import DomainError, Invalid, RuleBroken
 from services.evaluation.handlers.context import Context, context_of
@@ -49,11 +50,18 @@ async def command(
     async with runtime.uow(actor=actor_of(principal), request_id=request_id(request)) as uow:
         if idem is not None and (replay := await idem.begin(uow)) is not None:
             return replay.to_response()
-        payload, headers = await work(uow, ctx)
-        response = json_response(payload, status_code=status_code, headers=headers)
-        if idem is not None:
-            await idem.store(uow, response)
-        await uow.commit()
+        try:
+            payload, headers = await work(uow, ctx)
+            response = json_response(payload, status_code=status_code, headers=headers)
+            if idem is not None:
+                await idem.store(uow, response)
+            await uow.commit()
+        except IntegrityError:
+            # two requests raced to create the same thing (a unique key): the loser is told, never a 500
+            raise Conflict(
+                "a concurrent request changed or created the same resource; reload and retry",
+                code="conflict.concurrent",
+            ) from None
     return response
 
 

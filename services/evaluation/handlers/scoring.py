@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy.exc import IntegrityError
 
 from services.evaluation import events
 from services.evaluation.domain.bands import BandTable
@@ -27,7 +28,7 @@ from services.evaluation.handlers.context import Context
 from services.evaluation.handlers.people import RECUSAL_BASIS
 from services.evaluation.models import Assignment, Conflict, Evaluation, ScoreHistory, ScoreSheet
 from shared.auth import Principal
-from shared.problems import Forbidden, NotFound
+from shared.problems import Forbidden, NotFound, PreconditionFailed
 from shared.uow import UnitOfWork
 
 EV = Evaluation.__table__  # type: ignore[attr-defined]
@@ -233,7 +234,11 @@ async def put_scores(
             "updated_at": uow.now,
             "submitted_at": None,
         }
-        await uow.conn.execute(SH.insert(), sheet)
+        try:
+            await uow.conn.execute(SH.insert(), sheet)
+        except IntegrityError:
+            # the same evaluator's first PUT twice at once: the other one created the sheet first
+            raise PreconditionFailed("the sheet was just created by another request; reload it and retry") from None
         created = True
     await uow.conn.execute(HI.insert(), _history(uow, sheet, "saved"))
     uow.audit(

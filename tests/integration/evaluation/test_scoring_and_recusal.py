@@ -221,3 +221,18 @@ async def test_scores_uploaded_as_xlsx_in_the_templates_layout_follow_the_same_r
         headers={**tokens[0], "If-Match": '"1"'},
     )
     assert not_a_workbook.status_code == 422 and not_a_workbook.json()["errors"][0]["field"] == "file"
+
+
+async def test_the_same_first_put_sent_twice_at_once_creates_one_sheet_and_no_server_error(stack_factory):
+    import asyncio
+
+    stack = await stack_factory(("evaluation",), db="postgres")
+    _, api, _, _, ev = await applied(stack)
+    _, evaluators, tokens = await api.agency_with_evaluators(1)
+    await api.assign(ev["id"], evaluators[0]["id"])
+    results = await asyncio.gather(*(api.put_scores(ev["id"], tokens[0], {"A1": "20"}) for _ in range(4)))
+    statuses = sorted(r.status_code for r in results)
+    # one creates; the others either see the identical sheet (200) or lost the race to create it (412)
+    assert statuses.count(201) == 1 and set(statuses) <= {200, 201, 412}, [r.text for r in results]
+    history = (await api.c.get(f"/evaluation/v1/evaluations/{ev['id']}/history", headers=api.officer)).json()
+    assert [h["sheet_version"] for h in history["score_history"]] == [1]
