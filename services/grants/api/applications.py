@@ -51,6 +51,45 @@ def _app_response(app: Application | dict[str, Any], status_code: int = 200) -> 
     )
 
 
+# The deadline rush's route comes first: FastAPI matches routes in order.
+@router.post(
+    "/applications/{application_id}/submission",
+    response_model=ApplicationPublic,
+    responses=problems.responses(400, 401, 404, 409, 412, 422),
+)
+async def submit_application(
+    application_id: str, body: SubmissionRequest, request: Request, principal: CurrentPrincipal
+) -> Response:
+    """Submit: accepted iff received strictly before `closes_at`; screened at once (Idempotency-Key)."""
+    idem = Idempotency(request, sub=principal.sub, body={"path": dict(request.path_params), "body": body.model_dump()})
+    received_at = None
+    for attempt in (1, 2):
+        unknown: str | None = None
+        async with uow_for(request, principal) as uow:
+            if received_at is not None:
+                uow.now = received_at  # the receive instant is the first attempt's, read once
+            received_at = uow.now
+            replay = await idem.begin(uow)
+            if replay is not None:
+                return replay.to_response()
+            try:
+                row = await submission.submit(
+                    uow, principal=principal, application_id=application_id, version=body.version
+                )
+            except StandingUnknown as exc:
+                if attempt == 1:
+                    unknown = exc.org_id
+                else:
+                    row = await submission.submit_pending(uow, principal=principal, application_id=application_id)
+            if unknown is None:
+                response = _app_response(row)
+                await idem.store(uow, response)
+                await uow.commit()
+                return response
+        await _seed_from_registry(request, unknown, on=local_date(received_at))
+    raise AssertionError("unreachable")
+
+
 @router.post(
     "/calls/{call_id}/applications",
     status_code=201,
@@ -111,44 +150,6 @@ async def update_application(
         app = await applications.update_draft(uow, app=app, body=body, cipher=runtime_of(request).cipher)
         await uow.commit()
     return _app_response(app)
-
-
-@router.post(
-    "/applications/{application_id}/submission",
-    response_model=ApplicationPublic,
-    responses=problems.responses(400, 401, 404, 409, 412, 422),
-)
-async def submit_application(
-    application_id: str, body: SubmissionRequest, request: Request, principal: CurrentPrincipal
-) -> Response:
-    """Submit: accepted iff received strictly before `closes_at`; screened at once (Idempotency-Key)."""
-    idem = Idempotency(request, sub=principal.sub, body={"path": dict(request.path_params), "body": body.model_dump()})
-    received_at = None
-    for attempt in (1, 2):
-        unknown: str | None = None
-        async with uow_for(request, principal) as uow:
-            if received_at is not None:
-                uow.now = received_at  # the receive instant is the first attempt's, read once
-            received_at = uow.now
-            replay = await idem.begin(uow)
-            if replay is not None:
-                return replay.to_response()
-            try:
-                row = await submission.submit(
-                    uow, principal=principal, application_id=application_id, version=body.version
-                )
-            except StandingUnknown as exc:
-                if attempt == 1:
-                    unknown = exc.org_id
-                else:
-                    row = await submission.submit_pending(uow, principal=principal, application_id=application_id)
-            if unknown is None:
-                response = _app_response(row)
-                await idem.store(uow, response)
-                await uow.commit()
-                return response
-        await _seed_from_registry(request, unknown, on=local_date(received_at))
-    raise AssertionError("unreachable")
 
 
 async def _seed_from_registry(request: Request, org_id: str, *, on: Any) -> None:
