@@ -76,7 +76,7 @@ async def decide_appeal(
 )
 async def get_rating(request: Request, principal: CurrentPrincipal, org_id: str, on: date | None = None) -> Response:
     async def work(uow: UnitOfWork, ctx: Context) -> Any:
-        return await rating_of(uow, org_id, on or local_date(uow.now))
+        return await rating_of(ctx, uow, org_id, on or local_date(uow.now))
 
     return json_response(await query(request, work))
 

@@ -7,9 +7,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from services.evaluation.domain.bands import grade_rank
 from services.evaluation.domain.points import fmt
 from services.evaluation.handlers.after import in_force
-from services.evaluation.handlers.context import execute
+from services.evaluation.handlers.catalog import get_document
+from services.evaluation.handlers.context import Context, execute
 from services.evaluation.models import (
     Appeal,
     Assignment,
@@ -45,7 +47,7 @@ def grade_public(g: Grade) -> dict[str, Any]:
     }
 
 
-async def rating_of(uow: UnitOfWork, org_id: str, on: date) -> dict[str, Any]:
+async def rating_of(ctx: Context, uow: UnitOfWork, org_id: str, on: date) -> dict[str, Any]:
     grades = list(
         (
             await execute(
@@ -80,11 +82,19 @@ async def rating_of(uow: UnitOfWork, org_id: str, on: date) -> dict[str, Any]:
     return {
         "org_id": org_id,
         "on": on,
-        "current_grade": grade_public(current) if current else None,
-        "pending_grade": grade_public(pending) if pending else None,
+        "current_grade": await _with_certificate(ctx, uow, current),
+        "pending_grade": await _with_certificate(ctx, uow, pending),
         "history": [grade_public(g) for g in grades],
         "open_proposals": [proposal_public(p) for p in proposals],
     }
+
+
+async def _with_certificate(ctx: Context, uow: UnitOfWork, grade: Grade | None) -> dict[str, Any] | None:
+    """The grade, and whether it carries a certificate and plaque (3A and above under the national rule sets)."""
+    if grade is None:
+        return None
+    _, rule_set = await get_document(ctx, uow, "rule_set", grade.rule_set_id, grade.rule_set_version)
+    return {**grade_public(grade), "certificate": grade_rank(grade.grade) >= grade_rank(rule_set.certificate_min_grade)}
 
 
 def proposal_public(p: RatingProposal) -> dict[str, Any]:

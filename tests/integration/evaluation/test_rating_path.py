@@ -99,7 +99,7 @@ async def test_round_to_published_4a_and_revocation_on_serious_listing(stack_fac
     ev = (await api.c.get(f"/evaluation/v1/evaluations/{ev['id']}", headers=api.officer)).json()
     assert ev["status"] == "published" and ev["announced_on"] == "2026-03-10"
     rating = (await api.c.get(f"/evaluation/v1/organizations/{org['org_id']}/rating", headers=org_token)).json()
-    assert rating["current_grade"]["grade"] == "4A"
+    assert rating["current_grade"]["grade"] == "4A" and rating["current_grade"]["certificate"] is True
     assert (rating["current_grade"]["valid_from"], rating["current_grade"]["valid_until"]) == (
         "2026-03-02",
         "2031-03-01",
