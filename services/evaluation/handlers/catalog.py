@@ -59,6 +59,9 @@ def _effective(document: Mapping[str, Any]) -> date | None:
 
 def preset_documents(root: Path = PRESETS) -> list[tuple[str, dict[str, Any]]]:
     out = []
+    if not all((root / folder).is_dir() for folder in PRESET_DIRS.values()):
+        # an installation without its data files would start with no rule sets at all: refuse to
+        raise FileNotFoundError(f"the evaluation presets are missing under {root}")
     for kind, folder in PRESET_DIRS.items():
         for path in sorted((root / folder).glob("*.yaml")):
             document = plain(yaml.safe_load(path.read_text(encoding="utf-8")))

@@ -261,3 +261,12 @@ def test_an_evaluator_who_left_less_than_two_years_ago_is_conflicted():
     assert affiliation_conflict(None, date(2026, 3, 2))
     assert affiliation_conflict(date(2024, 3, 3), date(2026, 3, 2))
     assert not affiliation_conflict(date(2024, 3, 2), date(2026, 3, 2))
+
+
+def test_an_installation_without_its_presets_refuses_to_start_rather_than_run_without_rules(tmp_path):
+    from services.evaluation.handlers.catalog import preset_documents
+
+    kinds = [kind for kind, _ in preset_documents()]
+    assert kinds.count("rule_set") == 3 and kinds.count("band_table") == 3 and kinds.count("template") == 4
+    with pytest.raises(FileNotFoundError):
+        preset_documents(tmp_path)
