@@ -1,5 +1,5 @@
-"""Applications: drafts, submission against the deadline (the hot path, SQLAlchemy Core), withdrawal,
-eligibility answers. One organization sees only its own applications (404 for the others')."""
+"""Applications: drafts, withdrawal, eligibility answers, lists (the submission itself, the hot path,
+is handlers/submission.py). One organization sees only its own applications (404 for the others')."""
 
 from __future__ import annotations
 
