@@ -317,3 +317,45 @@ async def test_the_ledger_holds_a_disbursement_until_its_award_record_and_ignore
         ("grants.disbursement", "payment_instruction", 2),
     ]
     await store.close()
+
+
+async def test_on_the_embedded_log_the_reference_consumer_books_the_same_entries_as_the_ledger(stack_factory, tmp_path):
+    import argparse
+    import asyncio
+
+    from examples.finance_consumer import run_embedded
+
+    stack = await stack_factory(("grants",), db="sqlite", bus="embedded")
+    g = Grants(stack)
+    call = await g.open_call()
+    org = await g.events.good_org(new_org())
+    await stack.settle()
+    app = await g.submitted(call["id"], org)
+    await g.close(call)
+    award = (await g.award(call["id"], [{"application_id": app["id"]}])).json()["awards"][0]
+    await stack.advance(days=10)
+    r = await stack.client.post(f"/grants/v1/awards/{award['id']}/agreement", json={}, headers={**g.officer, **g.key()})
+    assert r.status_code == 200
+    await stack.settle()
+    ledger = await g.ledger(call_id=call["id"])
+
+    store = Store(tmp_path / "embedded-ledger.sqlite")
+    await store.open()
+    args = argparse.Namespace(
+        embedded_log=str(stack.bus.db_path),
+        prefix=stack.topic_prefix,
+        group="finance-embedded",
+        member="finance-1",
+    )
+    stopping = asyncio.Event()
+    task = asyncio.create_task(run_embedded(Ledger(store), args, stopping))
+    try:
+        await wait_until(lambda: len(bookings(tmp_path / "embedded-ledger.sqlite")) >= len(ledger), timeout=30)
+    finally:
+        stopping.set()
+        await task
+        await store.close()
+    booked = bookings(tmp_path / "embedded-ledger.sqlite")
+    assert [(b["event_id"], b["kind"], b["amount_fen"]) for b in booked] == [
+        (e["event_id"], e["booking"]["kind"], fen(e["booking"]["amount"])) for e in ledger
+    ]
