@@ -81,6 +81,8 @@ class Stack:
         self._workers_started = True
         for runtime in self.runtimes.values():
             await runtime.prepare_worker()
+            assert runtime.scheduler is not None
+            await runtime.scheduler.ensure_recurring()  # what the worker's scheduler loop does first
 
     async def start_workers(self) -> None:
         """Join every consumer group with a static member (idempotent)."""
