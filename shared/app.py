@@ -4,7 +4,9 @@ Contract:
 - Routes: `/<svc>/healthz` (process alive), `/<svc>/readyz` (database answers), `/<svc>/metrics`
   (this app's own Prometheus registry), `/<svc>/openapi.json`, `/<svc>/docs` (Swagger UI served
   from vendored assets: intranets cannot reach a CDN), `GET /<svc>/v1/audit?resource=` (officer,
-  admin), `GET|PUT /<svc>/v1/admin/calendar/{year}` (admin); a standalone service also answers bare
+  admin), `GET|PUT /<svc>/v1/admin/calendar/{year}` (admin), `GET /<svc>/v1/admin/consumer-positions
+  ?topic=&key=` (admin: the last `sequence` of that key each of the service's consumers applied, so
+  a client can wait until its write reached another service); a standalone service also answers bare
   `/healthz` and `/readyz`; in development mode `POST /_dev/clock` (admin) moves the clock.
 - `RequestMiddleware` (pure ASGI, one per app): request id, body limits (JSON ≤ 1 MiB and nesting
   ≤ 32, uploads ≤ 20 MiB → 413/400 problems before the route runs), invalid UTF-8 in JSON → 400,
@@ -231,6 +233,13 @@ class CalendarYearPublic(BaseModel):
     adjusted_working_days: list[date]
 
 
+class ConsumerPosition(BaseModel):
+    consumer: str
+    topic: str
+    key: str
+    sequence: int
+
+
 class ClockMove(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -329,6 +338,29 @@ def _default_router(runtime: Runtime) -> APIRouter:
             await runtime.calendar.put_year(uow, overrides)
             await uow.commit()
         return JSONResponse(_calendar_public(runtime, overrides).model_dump(mode="json"))
+
+    @router.get(
+        f"/{svc}/v1/admin/consumer-positions",
+        response_model=list[ConsumerPosition],
+        tags=["operations"],
+        responses=problems.responses(401, 403),
+    )
+    async def consumer_positions(
+        principal: CurrentPrincipal,
+        topic: Annotated[str, Query(min_length=1, max_length=200, description="e.g. registry.organization")],
+        key: Annotated[str, Query(min_length=1, max_length=200, description="the record key, e.g. an org_id")],
+    ) -> list[ConsumerPosition]:
+        """How far this service has applied one key of a topic: the last `sequence` per consumer (admin)."""
+        require_role(principal, "admin")
+        table = runtime.infra.consumer_positions
+        stmt = (
+            select(table.c.consumer, table.c.topic, table.c.key, table.c.sequence)
+            .where(table.c.topic == topic, table.c.key == key)
+            .order_by(table.c.consumer)
+        )
+        async with runtime.uow(readonly=True, actor=actor_of(principal)) as uow:
+            rows = (await uow.conn.execute(stmt)).mappings().all()
+        return [ConsumerPosition(**row) for row in rows]
 
     return router
 
