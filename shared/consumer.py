@@ -15,7 +15,9 @@ Contract, per record, in this order:
 - Permanent errors send the record to `<topic>.dlt` with the error headers and park its key in the
   same database transaction that records the failure; later records of the key follow it to the
   DLT; other keys flow. `gongyi dlt redrive` releases them in order.
-- Partitions are processed concurrently, each in offset order, so per-key order holds.
+- Partitions are processed concurrently, each in offset order, so per-key order holds. On the
+  fast path up to `batch_size` consecutive records of a partition share one transaction (the same
+  steps per record, one commit); anything unusual falls back to one record per transaction.
 - A watchdog restarts the bus consumer when committed offsets stop advancing while lag grows.
 - While a handler runs, `current_record.get()` is the bus record being applied (its exact value
   bytes, e.g. for a webhook body that must equal what is on the bus).
@@ -124,6 +126,7 @@ class ConsumerRunner:
         stall_timeout_s: float = 60.0,
         max_backoff_s: float = 60.0,
         max_transient_attempts: int = 50,
+        batch_size: int = 100,
         metrics: Any = None,
     ) -> None:
         self.group = group
@@ -139,6 +142,7 @@ class ConsumerRunner:
         self.stall_timeout_s = stall_timeout_s
         self.max_backoff_s = max_backoff_s
         self.max_transient_attempts = max_transient_attempts
+        self.batch_size = batch_size
         self.metrics = metrics
         self.stats = ConsumerStats()
         self._consumer: Consumer | None = None
@@ -257,21 +261,81 @@ class ConsumerRunner:
         state = self._state.setdefault(tp, _PartitionState())
         if state.failed_offset is not None:
             return  # paused for a retry; records fetched before the pause are read again later
-        for record in records:
+        for start in range(0, len(records), self.batch_size):
+            chunk = records[start : start + self.batch_size]
+            if state.attempts == 0 and len(chunk) > 1 and await self._apply_batch(chunk):
+                state.next_offset = chunk[-1].offset + 1
+                continue
+            for record in chunk:
+                if not await self._process_one(consumer, tp, state, record):
+                    return
+
+    async def _process_one(
+        self, consumer: Consumer, tp: TopicPartition, state: _PartitionState, record: Record
+    ) -> bool:
+        """One record in its own unit of work; False when the partition pauses for a retry."""
+        try:
+            await self._process(record)
+        except Exception as exc:
+            if is_transient(exc) and state.attempts + 1 < self.max_transient_attempts:
+                self._pause_for_retry(consumer, tp, state, record, exc)
+                return False
             try:
-                await self._process(record)
-            except Exception as exc:
-                if is_transient(exc) and state.attempts + 1 < self.max_transient_attempts:
-                    self._pause_for_retry(consumer, tp, state, record, exc)
-                    return
-                try:
-                    await self._dead_letter(record, exc, state)
-                except BusUnavailable as bus_exc:
-                    self._pause_for_retry(consumer, tp, state, record, bus_exc)
-                    return
-            state.attempts = 0
-            state.first_failure_at = None
-            state.next_offset = record.offset + 1
+                await self._dead_letter(record, exc, state)
+            except BusUnavailable as bus_exc:
+                self._pause_for_retry(consumer, tp, state, record, bus_exc)
+                return False
+        state.attempts = 0
+        state.first_failure_at = None
+        state.next_offset = record.offset + 1
+        return True
+
+    async def _apply_batch(self, records: list[Record]) -> bool:
+        """The fast path: consecutive records of one partition applied in ONE transaction.
+
+        Exactly the per-record semantics (inbox, sequence check, handler, position) for each record;
+        only the commit is shared. Anything unusual — a parked key, a redrive, an unreadable record,
+        any error — rolls the whole batch back and the records go one by one, where failures are
+        classified, retried or dead-lettered individually.
+        """
+        items: list[tuple[Record, CloudEvent, str, str]] = []
+        for record in records:
+            if record.header(H_REDRIVE_FOR) is not None:
+                return False
+            try:
+                event = envelope.parse(record.value)
+            except InvalidEnvelope:
+                return False
+            key = record.key.decode() if record.key is not None else event.partitionkey
+            items.append((record, event, self.logical_topic(record.topic), key))
+        applied = 0
+        try:
+            async with self.uow_factory() as uow:
+                pk = uow.infra.parked_keys
+                keys = sorted({key for *_, key in items})
+                parked = (
+                    await uow.conn.execute(
+                        select(pk.c.key).where(pk.c.consumer == self.group, pk.c.key.in_(keys)).limit(1)
+                    )
+                ).first()
+                if parked is not None:
+                    return False
+                for record, event, topic, key in items:
+                    current_record.set(record)
+                    uow.causation_id, uow.correlation_id = event.id, event.correlationid
+                    with self._span(record, event, topic):
+                        outcome = await self._apply_in(uow, event, topic, key)
+                    applied += outcome != "duplicate"
+                await uow.commit()
+        except Exception as exc:
+            log.debug("consumer %s: batch of %s falls back to one by one: %r", self.group, len(records), exc)
+            return False
+        finally:
+            current_record.set(None)
+        for _ in range(applied):
+            faults.crash_point("consumer.after_apply")
+        self._count_processed(applied)
+        return True
 
     def _pause_for_retry(
         self, consumer: Consumer, tp: TopicPartition, state: _PartitionState, record: Record, exc: BaseException
@@ -293,18 +357,11 @@ class ConsumerRunner:
         state.retry_at = time.monotonic() + delay
         consumer.pause([tp])
 
-    async def _process(self, record: Record) -> None:
-        current_record.set(record)  # scoped to this partition's task (asyncio.gather copies the context)
-        event = envelope.parse(record.value)
-        topic = self.logical_topic(record.topic)
-        key = record.key.decode() if record.key is not None else event.partitionkey
-        redrive = record.header(H_REDRIVE_FOR) == self.group.encode()
-        last_redrive = redrive and record.header(H_REDRIVE_LAST) is not None
+    def _span(self, record: Record, event: CloudEvent, topic: str) -> Any:
         traceparent = record.header("traceparent")
-        ctx = parent_context(traceparent.decode() if traceparent else None)
-        with self.tracer.start_as_current_span(
+        return self.tracer.start_as_current_span(
             f"process {topic}",
-            context=ctx,
+            context=parent_context(traceparent.decode() if traceparent else None),
             kind=trace.SpanKind.CONSUMER,
             attributes={
                 "messaging.system": "kafka",
@@ -312,7 +369,16 @@ class ConsumerRunner:
                 "messaging.message.id": event.id,
                 "messaging.destination.name": record.topic,
             },
-        ):
+        )
+
+    async def _process(self, record: Record) -> None:
+        current_record.set(record)  # scoped to this partition's task (asyncio.gather copies the context)
+        event = envelope.parse(record.value)
+        topic = self.logical_topic(record.topic)
+        key = record.key.decode() if record.key is not None else event.partitionkey
+        redrive = record.header(H_REDRIVE_FOR) == self.group.encode()
+        last_redrive = redrive and record.header(H_REDRIVE_LAST) is not None
+        with self._span(record, event, topic):
             outcome = await self._apply(event, topic, key, redrive=redrive, last_redrive=last_redrive)
         if outcome == "parked":
             await self._park_behind(record, event, topic, key)
@@ -320,8 +386,7 @@ class ConsumerRunner:
     async def _apply(self, event: CloudEvent, topic: str, key: str, *, redrive: bool, last_redrive: bool) -> str:
         uow = self.uow_factory(causation_id=event.id, correlation_id=event.correlationid)
         async with uow:
-            infra = uow.infra
-            pk = infra.parked_keys
+            pk = uow.infra.parked_keys
             parked = (
                 await uow.conn.execute(
                     select(pk.c.status, pk.c.parked_count, pk.c.release_count).where(
@@ -331,38 +396,44 @@ class ConsumerRunner:
             ).first()
             if parked is not None and not (redrive and parked.status == "releasing"):
                 return "parked"
-            if not await self._insert_inbox(uow, event):
-                self.stats.duplicates += 1
-                if last_redrive and parked is not None:
-                    await self._unpark(uow, topic, key, parked)
-                    await uow.commit()
-                return "duplicate"
-            outcome = "applied"
-            positions = infra.consumer_positions
-            last = (
-                await uow.conn.execute(
-                    select(positions.c.sequence).where(
-                        positions.c.consumer == self.group, positions.c.topic == topic, positions.c.key == key
-                    )
-                )
-            ).scalar_one_or_none()
-            if event.sequence is not None and last is not None and event.sequence <= last:
-                outcome = "stale"
-                self.stats.stale += 1
-            else:
-                handler = self.handlers.get(event.type)
-                if handler is not None:
-                    await handler(uow, event)
-                if event.sequence is not None:
-                    await self._store_position(uow, topic, key, event.sequence, exists=last is not None)
+            outcome = await self._apply_in(uow, event, topic, key)
             if last_redrive and parked is not None:
                 await self._unpark(uow, topic, key, parked)
+            if outcome == "duplicate" and not (last_redrive and parked is not None):
+                return outcome
             await uow.commit()
+        if outcome != "duplicate":
             faults.crash_point("consumer.after_apply")
-            self.stats.processed += 1
-            if self.metrics is not None:
-                self.metrics.consumer_processed.labels(self.group).inc()
-            return outcome
+            self._count_processed(1)
+        return outcome
+
+    async def _apply_in(self, uow: UnitOfWork, event: CloudEvent, topic: str, key: str) -> str:
+        """Inbox dedupe, sequence check, handler and position inside the caller's transaction."""
+        if not await self._insert_inbox(uow, event):
+            self.stats.duplicates += 1
+            return "duplicate"
+        positions = uow.infra.consumer_positions
+        last = (
+            await uow.conn.execute(
+                select(positions.c.sequence).where(
+                    positions.c.consumer == self.group, positions.c.topic == topic, positions.c.key == key
+                )
+            )
+        ).scalar_one_or_none()
+        if event.sequence is not None and last is not None and event.sequence <= last:
+            self.stats.stale += 1
+            return "stale"
+        handler = self.handlers.get(event.type)
+        if handler is not None:
+            await handler(uow, event)
+        if event.sequence is not None:
+            await self._store_position(uow, topic, key, event.sequence, exists=last is not None)
+        return "applied"
+
+    def _count_processed(self, count: int) -> None:
+        self.stats.processed += count
+        if self.metrics is not None and count:
+            self.metrics.consumer_processed.labels(self.group).inc(count)
 
     async def _insert_inbox(self, uow: UnitOfWork, event: CloudEvent) -> bool:
         inbox = uow.infra.inbox

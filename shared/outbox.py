@@ -52,6 +52,9 @@ class PendingEvent:
     data: dict[str, Any]
     event_id: str | None = None
     sequence: int | None = None
+    # Filled by the unit of work when staged: the request or saga and the event that caused this one.
+    correlation_id: str | None = None
+    causation_id: str | None = None
 
 
 async def write_outbox(
@@ -79,8 +82,8 @@ async def write_outbox(
             key=pending.key,
             data=pending.data,
             time=now,
-            correlationid=correlation_id,
-            causationid=causation_id,
+            correlationid=pending.correlation_id or correlation_id,
+            causationid=pending.causation_id or causation_id,
         )
         body = envelope.encode_without_sequence(event)
         if raw is not None:
@@ -112,8 +115,8 @@ async def write_outbox(
 
 
 _SQL_CACHE: dict[tuple[str, str | None], Any] = {}
-# From this many staged events on (bulk imports), PostgreSQL gets them in one statement.
-BATCH_THRESHOLD = 16
+# From this many staged events on, PostgreSQL gets them in one statement (one round trip).
+BATCH_THRESHOLD = 2
 
 
 async def _write_pg_batch(
@@ -131,7 +134,7 @@ async def _write_pg_batch(
     built = [
         envelope.new_event(
             source=source, type_=p.type, subject=p.subject, key=p.key, data=p.data, time=now,
-            correlationid=correlation_id, causationid=causation_id,
+            correlationid=p.correlation_id or correlation_id, causationid=p.causation_id or causation_id,
         )
         for p in events
     ]

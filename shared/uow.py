@@ -16,7 +16,7 @@ Contract:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -129,7 +129,12 @@ class UnitOfWork:
     def stage(self, *events: PendingEvent) -> None:
         if self.readonly:
             raise RuntimeError("a read-only unit of work cannot stage events")
-        self._events.extend(events)
+        # Snapshot the cause now: a consumer applies several events in one unit of work.
+        self._events.extend(
+            replace(e, correlation_id=e.correlation_id or self.correlation_id,
+                    causation_id=e.causation_id or self.causation_id)
+            for e in events
+        )
 
     @property
     def staged_events(self) -> tuple[PendingEvent, ...]:
