@@ -42,8 +42,8 @@ async def schedule_from_agreement(ctx: Context, uow: UnitOfWork, event: CloudEve
     data = event.data
     spec = data.get("assessment")
     award_id = data.get("award_id")
-    if not isinstance(spec, dict) or not isinstance(award_id, str):
-        return  # an agreement without assessments (tolerant reader)
+    if not isinstance(spec, dict) or not isinstance(award_id, str) or spec.get("template_id") is None:
+        return  # an agreement without assessments: the call names no template (tolerant reader)
     try:
         tpl_row, template = await get_document(ctx, uow, "template", str(spec["template_id"]), on=today(uow))
         threshold = _threshold(spec["pass_threshold"])

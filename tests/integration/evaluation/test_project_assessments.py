@@ -134,3 +134,26 @@ async def test_an_agreement_naming_an_unknown_template_is_dead_lettered(stack_fa
     dlt = await stack.bus.read_all(stack.runtimes["evaluation"].settings.topic("grants.award") + ".dlt")
     assert len(dlt) == 1 and dlt[0].key == award_id.encode()
     assert await assessment_events(stack) == []
+
+
+async def test_an_agreement_of_a_call_without_an_assessment_template_schedules_nothing(stack_factory):
+    """A micro-venture call paid in full at signing names no template (`template_id: null`): the
+    agreement is read, nothing is scheduled and nothing is dead-lettered (the key stays unparked)."""
+    stack = await stack_factory(("evaluation",), db="sqlite")
+    facts = Facts(stack)
+    org = await facts.register()
+    award_id = str(uuid.uuid4())
+    await facts.agreement_signed(
+        org, award_id=award_id, template_id=None, pass_threshold="60.00", midterm_due="2026-11-03",
+        final_due="2026-12-03",
+    )
+    await stack.settle()
+    settings = stack.runtimes["evaluation"].settings
+    assert await stack.bus.read_all(settings.topic("grants.award") + ".dlt") == []
+    assert await assessment_events(stack) == []
+    positions = await stack.client.get(
+        "/evaluation/v1/admin/consumer-positions",
+        params={"topic": "grants.award", "key": award_id},
+        headers=stack.auth("admin"),
+    )
+    assert [p["sequence"] for p in positions.json()] == [1]
