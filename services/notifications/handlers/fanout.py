@@ -94,7 +94,12 @@ async def _groups(uow: UnitOfWork, who: Audience, incoming: Incoming, region: st
         org_id = incoming.org_id
         if org_id is None:
             return []
-        return [Group((await people_of_orgs(uow, [org_id])).get(org_id, []))]
+        members = (await people_of_orgs(uow, [org_id])).get(org_id, [])
+        if incoming.org_name or not members:
+            return [Group(members)]
+        # Assessment events name the organization by org_id only: render the name remembered from
+        # the registry's events rather than an empty one.
+        return [Group(members, {"org": await _remembered_name(uow, org_id)})]
     if who == "officers":
         return [Group(await officers_of_region(uow, region) if region else await admins(uow))]
     if who == "admins":
@@ -113,6 +118,12 @@ async def _groups(uow: UnitOfWork, who: Audience, incoming: Incoming, region: st
     if who == "round_evaluators":
         return await _round_evaluators(uow, incoming.text("round_id"))
     return []
+
+
+async def _remembered_name(uow: UnitOfWork, org_id: str) -> str:
+    t = table(OrganizationFact)
+    name = (await uow.conn.execute(select(t.c.name).where(t.c.org_id == org_id))).scalar_one_or_none()
+    return str(name or "")
 
 
 async def _org_groups(uow: UnitOfWork, names: dict[str, str]) -> list[Group]:

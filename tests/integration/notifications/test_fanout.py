@@ -121,3 +121,17 @@ async def test_award_confirmed_reaches_inbox_email_and_signed_webhook_once(stack
                 await stack.client.get(f"/notifications/v1/deliveries?cause_event_id={event.id}", headers=admin)
             ).json()["items"]
             assert len(log) == 3
+
+
+async def test_an_assessment_event_without_the_organization_is_rendered_with_its_remembered_name(world):
+    """`evaluation.assessment.*` carry `org_id` only: the title names the organization as the
+    registry's events made it known, never an empty name."""
+    w = await world("sqlite")
+    user = await w.join("org", org_id=ORG_ID, sub="org-user-li")
+    await w.emitter.emit("registry.organization.registered", sample("registry.organization.registered"))
+    await w.stack.settle()  # two topics: no order between them
+    await w.emitter.emit("evaluation.assessment.completed", sample("evaluation.assessment.completed"))
+    await w.stack.settle()
+    inbox = (await w.client.get("/notifications/v1/inbox", headers=user)).json()["items"]
+    titles = {i["notification_type"]: i["title"] for i in inbox}
+    assert titles["evaluation.assessment.completed"].startswith(f"{ORG_NAME}：")
