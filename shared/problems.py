@@ -8,12 +8,15 @@ Contract:
   the `basis` (regulation article or the call's own notice).
 - `install(app)` maps them, FastAPI's validation errors (422 with `errors[{field, message}]` in
   dotted body paths), HTTP errors, SQLite busy and serialization failures (503 with Retry-After,
-  never 500) and anything unexpected (500, logged, no internals leaked).
+  never 500) and anything unexpected (500, logged, no internals leaked); and documents in the
+  OpenAPI document the problems the shared layers answer on any route (`shared_responses`), so a
+  route's own `responses=problems.responses(...)` lists only what its handler raises.
 - The title follows `Accept-Language` (zh-CN default, en); `title_en` is always present.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -265,6 +268,15 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DBAPIError, on_database)
     app.add_exception_handler(Exception, on_unexpected)
 
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_shared_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -296,3 +308,47 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
+
+
+_PROBLEM_REF = "#/components/schemas/Problem"
+_FASTAPI_VALIDATION_REF = "#/components/schemas/HTTPValidationError"
+
+
+def document_shared_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Document, on every operation of an OpenAPI document, the problems the shared layers answer
+    before or around the route (in place; returns the document):
+
+    - 422: FastAPI documents its validation error as `application/json` `HTTPValidationError`; the
+      answer is this module's problem (`errors[{field, message}]`), so that is what is documented.
+    - 400, 413, 415 where a request body is read: malformed JSON, invalid UTF-8 or nesting too deep,
+      a body over the limit, an unsupported media type (`shared.app.RequestMiddleware`).
+    - 401 where a bearer token is read (`shared.deps`): a token that does not verify.
+    - 503 everywhere: a busy database or an unreachable identity provider (retry after `Retry-After`).
+    """
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            answers: dict[str, Any] = operation["responses"]
+            for status, answer in list(answers.items()):
+                content = answer.get("content", {})
+                if content.get("application/json", {}).get("schema", {}).get("$ref") == _FASTAPI_VALIDATION_REF:
+                    answers[status] = responses(int(status))[int(status)]
+            shared = [503]
+            if "requestBody" in operation:
+                shared += [400, 413, 415]
+            if operation.get("security"):
+                shared.append(401)
+            if operation.get("parameters") or "requestBody" in operation:
+                shared.append(422)
+            for code, answer in responses(*shared).items():
+                answers.setdefault(str(code), answer)
+            operation["responses"] = dict(sorted(answers.items()))
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.setdefault("Problem", PROBLEM_SCHEMA)
+    for name in ("HTTPValidationError", "ValidationError"):  # FastAPI's, now unreferenced
+        if f'"#/components/schemas/{name}"' not in json.dumps({**schema, "components": {}}) + json.dumps(
+            {k: v for k, v in components.items() if k != name}
+        ):
+            components.pop(name, None)
+    return schema

@@ -214,7 +214,11 @@ async def upload_scores(
 @router.get(
     "/evaluations/{evaluation_id}/scores/sheet.xlsx",
     summary="The blank score sheet of the evaluation's template (XLSX), to fill in and upload",
-    responses=problems.responses(401, 404),
+    response_class=Response,
+    responses={
+        200: {"description": "The score sheet", "content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}},
+        **problems.responses(401, 404),
+    },
 )
 async def blank_sheet(request: Request, principal: CurrentPrincipal, evaluation_id: str) -> Response:
     async def work(uow: UnitOfWork, ctx: Context) -> Any:

@@ -80,12 +80,34 @@ async def get_call(call_id: str, request: Request, principal: OptionalPrincipal)
     return _call_response(call)
 
 
+# The body is any subset of a call's fields; the merged call is validated as a whole (update_call).
+CALL_CHANGES = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "description": "The fields of the call to change (those of CallCreate but call_type)",
+                "properties": {name: {} for name in CallFields.model_fields},
+                "additionalProperties": False,
+            }
+        }
+    },
+}
+
+
 @router.patch(
-    "/calls/{call_id}", response_model=CallPublic, responses=problems.responses(401, 403, 404, 409, 412, 422, 428)
+    "/calls/{call_id}",
+    response_model=CallPublic,
+    responses=problems.responses(400, 401, 403, 404, 409, 412, 422, 428),
+    openapi_extra={"requestBody": CALL_CHANGES},
 )
 async def update_call(call_id: str, request: Request, principal: CurrentPrincipal) -> Response:
     """Amend a draft call (If-Match); the whole call is validated again."""
-    changes = await request.json()
+    try:
+        changes = await request.json()
+    except ValueError:  # an empty body or not JSON: a malformed request, as for every other route
+        raise problems.BadRequest("the body is not valid JSON") from None
     if not isinstance(changes, dict):
         raise problems.Unprocessable(
             "a PATCH body is an object", errors=[{"field": "body", "message": "object expected"}]

@@ -179,6 +179,9 @@ async def test_scores_uploaded_as_xlsx_in_the_templates_layout_follow_the_same_r
     blank = await api.c.get(f"/evaluation/v1/evaluations/{ev['id']}/scores/sheet.xlsx", headers=tokens[0])
     assert blank.status_code == 200, blank.text
     assert blank.headers["content-type"].startswith("application/vnd.openxmlformats")
+    paths = (await api.c.get("/evaluation/openapi.json")).json()["paths"]
+    documented = paths["/evaluation/v1/evaluations/{evaluation_id}/scores/sheet.xlsx"]["get"]["responses"]["200"]
+    assert list(documented["content"]) == [blank.headers["content-type"]]  # the media type it answers, not JSON
     book = load_workbook(io.BytesIO(blank.content))
     ws = book["评分表"]
     rows = list(ws.iter_rows(min_row=3))

@@ -83,6 +83,23 @@ async def test_drafts_are_private_published_calls_public_and_amendments_need_if_
     assert [verb(e) for e in await g.bus_events("grants.call")][-1] == "cancelled"
 
 
+@pytest.mark.parametrize("content", [b"", b"{", b"not json"])
+async def test_an_amendment_that_is_not_json_is_a_400_problem_not_a_server_error(stack_factory, content):
+    stack = await stack_factory(("grants",), db="sqlite")
+    g = Grants(stack)
+    draft = (await stack.client.post("/grants/v1/calls", json=call_body(), headers={**g.officer, **g.key()})).json()
+    r = await stack.client.patch(
+        f"/grants/v1/calls/{draft['id']}",
+        content=content,
+        headers={**g.officer, "If-Match": '"1"', "Content-Type": "application/json"},
+    )
+    assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json", r.text
+    doc = (await stack.client.get("/grants/openapi.json")).json()
+    amend = doc["paths"]["/grants/v1/calls/{call_id}"]["patch"]
+    assert "title" in amend["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert "400" in amend["responses"]
+
+
 async def test_a_call_with_awards_cannot_be_cancelled(stack_factory):
     stack = await stack_factory(("grants",), db="postgres")
     g = Grants(stack)
