@@ -41,6 +41,7 @@ console = Console()
 
 DataDir = Annotated[Path, typer.Option("--data-dir", envvar="GONGYI_DATA_DIR", help="embedded data directory")]
 
+DEV_OCDS_PREFIX = "gydev0"
 DEV_ROLES: dict[str, dict[str, Any]] = {
     "admin": {"sub": "dev-admin"},
     "officer": {"sub": "dev-officer", "region": "440111"},
@@ -68,6 +69,9 @@ def up(
     import uvicorn
 
     os.environ.setdefault("GONGYI_ENV", "development")
+    # OCDS publication needs an ocid prefix registered with the Open Contracting Partnership; a
+    # development stack uses a placeholder so the open-data routes (and `gongyi demo`) work.
+    os.environ.setdefault("GONGYI_GRANTS_OCDS_PREFIX", DEV_OCDS_PREFIX)
     configure_logging(os.environ.get("GONGYI_LOG_LEVEL", "INFO"))
     data_dir = data_dir.resolve()
     system = build_system(data_dir, env="development")

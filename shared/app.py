@@ -4,9 +4,10 @@ Contract:
 - Routes: `/<svc>/healthz` (process alive), `/<svc>/readyz` (database answers), `/<svc>/metrics`
   (this app's own Prometheus registry), `/<svc>/openapi.json`, `/<svc>/docs` (Swagger UI served
   from vendored assets: intranets cannot reach a CDN), `GET /<svc>/v1/audit?resource=` (officer,
-  admin), `GET|PUT /<svc>/v1/admin/calendar/{year}` (admin), `GET /<svc>/v1/admin/consumer-positions
-  ?topic=&key=` (admin: the last `sequence` of that key each of the service's consumers applied, so
-  a client can wait until its write reached another service); a standalone service also answers bare
+  admin), `GET|PUT /<svc>/v1/admin/calendar/{year}` (admin), `GET /<svc>/v1/admin/event-positions
+  ?topic=&key=` (admin: the last `sequence` this service produced for that key, and the last each of
+  its consumers applied — so a client can wait until an effect has reached the services that react
+  to it); a standalone service also answers bare
   `/healthz` and `/readyz`; in development mode `POST /_dev/clock` (admin) moves the clock.
 - `RequestMiddleware` (pure ASGI, one per app): request id, body limits (JSON ≤ 1 MiB and nesting
   ≤ 32, uploads ≤ 20 MiB → 413/400 problems before the route runs), invalid UTF-8 in JSON → 400,
@@ -235,9 +236,14 @@ class CalendarYearPublic(BaseModel):
 
 class ConsumerPosition(BaseModel):
     consumer: str
+    sequence: int
+
+
+class EventPositions(BaseModel):
     topic: str
     key: str
-    sequence: int
+    produced: int | None = Field(description="the last sequence this service staged for the key (null: none)")
+    consumed: list[ConsumerPosition] = Field(description="the last sequence each of its consumers applied")
 
 
 class ClockMove(BaseModel):
@@ -340,27 +346,38 @@ def _default_router(runtime: Runtime) -> APIRouter:
         return JSONResponse(_calendar_public(runtime, overrides).model_dump(mode="json"))
 
     @router.get(
-        f"/{svc}/v1/admin/consumer-positions",
-        response_model=list[ConsumerPosition],
+        f"/{svc}/v1/admin/event-positions",
+        response_model=EventPositions,
         tags=["operations"],
         responses=problems.responses(401, 403),
     )
-    async def consumer_positions(
+    async def event_positions(
         principal: CurrentPrincipal,
         topic: Annotated[str, Query(min_length=1, max_length=200, description="e.g. registry.organization")],
         key: Annotated[str, Query(min_length=1, max_length=200, description="the record key, e.g. an org_id")],
-    ) -> list[ConsumerPosition]:
-        """How far this service has applied one key of a topic: the last `sequence` per consumer (admin)."""
+    ) -> EventPositions:
+        """How far one key of a topic got here: the last sequence produced and applied per consumer (admin)."""
         require_role(principal, "admin")
-        table = runtime.infra.consumer_positions
-        stmt = (
-            select(table.c.consumer, table.c.topic, table.c.key, table.c.sequence)
-            .where(table.c.topic == topic, table.c.key == key)
-            .order_by(table.c.consumer)
-        )
+        produced_t, consumed_t = runtime.infra.outbox_sequences, runtime.infra.consumer_positions
         async with runtime.uow(readonly=True, actor=actor_of(principal)) as uow:
-            rows = (await uow.conn.execute(stmt)).mappings().all()
-        return [ConsumerPosition(**row) for row in rows]
+            produced = (
+                await uow.conn.execute(
+                    select(produced_t.c.last_sequence).where(produced_t.c.topic == topic, produced_t.c.key == key)
+                )
+            ).scalar_one_or_none()
+            rows = (
+                await uow.conn.execute(
+                    select(consumed_t.c.consumer, consumed_t.c.sequence)
+                    .where(consumed_t.c.topic == topic, consumed_t.c.key == key)
+                    .order_by(consumed_t.c.consumer)
+                )
+            ).all()
+        return EventPositions(
+            topic=topic,
+            key=key,
+            produced=produced,
+            consumed=[ConsumerPosition(consumer=r.consumer, sequence=r.sequence) for r in rows],
+        )
 
     return router
 

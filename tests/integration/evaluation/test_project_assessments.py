@@ -152,8 +152,8 @@ async def test_an_agreement_of_a_call_without_an_assessment_template_schedules_n
     assert await stack.bus.read_all(settings.topic("grants.award") + ".dlt") == []
     assert await assessment_events(stack) == []
     positions = await stack.client.get(
-        "/evaluation/v1/admin/consumer-positions",
+        "/evaluation/v1/admin/event-positions",
         params={"topic": "grants.award", "key": award_id},
         headers=stack.auth("admin"),
     )
-    assert [p["sequence"] for p in positions.json()] == [1]
+    assert [p["sequence"] for p in positions.json()["consumed"]] == [1]
