@@ -22,12 +22,14 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.table import Table
 
-from gongyi.story import Entry, Story, StoryResult
+from gongyi.story import Entry, Story, StoryError, StoryResult
 from gongyi.story.context import SHANGHAI, fen, yuan
 from gongyi.story.finance import ReferenceConsumer, SqliteBooks
 from shared.auth import DEV_ISSUER, load_or_create_dev_key, mint_token
 
 console = Console()
+TRANCHE = {"paid": "已支付", "released": "已发支付指令", "scheduled": "待触发", "suspended": "暂停",
+           "cancelled": "取消"}
 
 
 class Timeline:
@@ -91,16 +93,15 @@ async def run_demo(
 
 def summary(out: Console, result: StoryResult) -> None:
     out.print(Rule("[bold]结果[/bold]", style="green"))
-    table = Table("资助", "金额", "状态", "已支付", "各期拨付")
+    table = Table("资助项目", "金额", "已支付", "分期拨付")
     for key, award in result.awards.items():
         tranches = result.tranches.get(key, [])
         paid = sum(fen(t["amount"]) for t in tranches if t["status"] == "paid")
         table.add_row(
-            f"{award['organization']['name']}《{award['project_title']}》",
+            f"{result.orgs[key[0]].short}\n《{award['project_title']}》",
             yuan(award["amount"]),
-            award["status"],
             yuan(f"{paid // 100}.{paid % 100:02d}"),
-            "；".join(f"第{t['tranche_no']}期 {yuan(t['amount'])} {t['status']}" for t in tranches),
+            "\n".join(f"{t['tranche_no']}. {yuan(t['amount'])} {TRANCHE.get(t['status'], '')}" for t in tranches),
         )
     out.print(table)
     out.print(f"财政记账：{len(result.bookings)} 笔，与 GET /grants/v1/ledger 的 {len(result.ledger)} 笔逐笔一致")
@@ -167,10 +168,13 @@ def demo(
             suffix = await _suffix(client, token_factory(data_dir))
             console.print(f"[bold]Gongyi 演示[/bold]：{base_url}")
             console.print("开发时钟从 2026-05-11 09:00（北京时间）起，按法定期限推进")
-            await run_demo(
-                client, data_dir=data_dir, out_dir=out, out=console, finance=finance, ledger=ledger, suffix=suffix,
-                patience=patience,
-            )
+            try:
+                await run_demo(
+                    client, data_dir=data_dir, out_dir=out, out=console, finance=finance, ledger=ledger,
+                    suffix=suffix, patience=patience,
+                )
+            except StoryError as exc:
+                raise fail(f"the story stopped: {exc}") from None
             console.print('[dim]开发时钟停在故事结束时；POST /_dev/clock {"reset": true}（admin）恢复真实时间。[/dim]')
 
     asyncio.run(run())

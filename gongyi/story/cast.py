@@ -44,6 +44,11 @@ class Org:
     user: Person | None = None  # the organization's staff member who uses the system
 
     @property
+    def email(self) -> str:
+        """The address its staff member gives the notifications service."""
+        return f"{self.key}-{self.org_id[-12:]}@example.org"
+
+    @property
     def short(self) -> str:
         return self.name.removeprefix("广州市白云区")
 

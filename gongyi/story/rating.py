@@ -59,7 +59,7 @@ async def rate(s: Story) -> None:
         "/evaluation/v1/agencies", DISTRICT_OFFICER, {"name": "广州市社会组织评估中心", "region_code": DISTRICT},
         idempotent=True,
     )
-    tag = agency["id"][:6]
+    tag = agency["id"][-8:]
     admin = Person(f"{agency['name']}（机构管理员）", "evaluator", f"gzpg-admin-{tag}",
                    (("agency_admin", True), ("agency_id", agency["id"])))
     experts: list[tuple[Person, str]] = []

@@ -45,9 +45,9 @@ async def register_and_file(s: Story) -> None:
         await s.reached("registry", "registry.organization", org.org_id, CONSUMERS_OF_REGISTRY, org.name)
     for org in orgs.values():
         org.user = Person(
-            f"{org.short} 工作人员", "org", f"staff-{org.key}-{org.org_id[:8]}", (("org_id", org.org_id),)
+            f"{org.short} 工作人员", "org", f"staff-{org.key}-{org.org_id[-12:]}", (("org_id", org.org_id),)
         )
-        await sign_up(s, org.user, f"{org.key}-{org.org_id[:8]}@example.org")
+        await sign_up(s, org.user, org.email)
     for person in (DISTRICT_OFFICER, STREET_OFFICER, FINANCE):
         await sign_up(s, person, f"{person.sub}@example.gov.cn")
     s.result.people.update(
@@ -65,4 +65,5 @@ async def sign_up(s: Story, person: Person, email: str) -> None:
     body = {"locale": "zh-CN", "channels": ["inbox", "email"] if s.emails else ["inbox"]}
     if s.emails:
         body["email"] = email
-    await s.api.put("/notifications/v1/recipients/me", person, body, headers={"If-None-Match": "*"})
+    current = await s.api.request("GET", "/notifications/v1/recipients/me", person)  # known from the token
+    await s.api.put("/notifications/v1/recipients/me", person, body, headers={"If-Match": current.headers["etag"]})

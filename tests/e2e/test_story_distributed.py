@@ -77,7 +77,7 @@ async def test_the_story_on_postgres_and_kafka_with_every_service_in_its_own_pro
     # email: one message per (event, person), each identity once, to the address the person gave
     ids = Counter(m["Message-ID"] for _, m in smtp.messages)
     assert len(ids) == emails and set(ids.values()) == {1}
-    staff = {o.user.sub: f"{o.key}-{o.org_id[:8]}@example.org" for o in result.orgs.values() if o.user}
+    staff = {o.user.sub: o.email for o in result.orgs.values() if o.user}
     for sub, items in result.inboxes.items():
         if sub in staff:
             assert sum(rcpt == [staff[sub]] for rcpt, _ in smtp.messages) == len(items)
