@@ -4,7 +4,7 @@ For each service, its own consumers alone on a stack: every sample of `contracts
 on a topic the service consumes (handled types and the others of that topic alike) is appended to
 the service's prefixed topic exactly as a producer's relay would (the sample's bytes, its key, the
 routing headers), in the order of the story the samples tell (contracts/generate.py), with the
-clock at the sample's time; after each one the stack settles. Each must be applied or deliberately
+clock at the sample's time, and consumed then. Each must be applied or deliberately
 skipped (a type the consumer does not handle): its position reaches the sample's `sequence`,
 nothing is dropped as stale, nothing is dead-lettered, no key is parked, every `<topic>.dlt` is empty.
 
@@ -14,36 +14,23 @@ Context a consumer legitimately needs from its own service comes first, through 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from contracts.validate import ROOT as CONTRACTS
 from contracts.validate import topic_of
-from shared import envelope
-from shared.bus.base import OutgoingRecord
 from shared.dlt import dlt_topic
+from tests.support.samples import append, sample, story
 from tests.support.stack import Stack
 
 SERVICES = ("registry", "evaluation", "grants", "notifications")
 
 
-def story() -> list[dict[str, Any]]:
-    """Every sample, in the order things happen: by time; an award record before the disbursement
-    that depends on it; then per key by sequence."""
-    samples = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((CONTRACTS / "samples").glob("*.json"))]
-    return sorted(
-        samples, key=lambda e: (e["time"], topic_of(e["type"]) == "grants.disbursement", int(e["sequence"]))
-    )
-
-
 async def evaluation_context(stack: Stack) -> None:
     """The project-assessment template the sample agreement names, as an officer would create it."""
-    agreement = next(e for e in story() if e["type"] == "cn.gongyi.grants.award.agreement_signed.v1")
+    agreement = sample("cn.gongyi.grants.award.agreement_signed.v1")
     template_id = agreement["data"]["assessment"]["template_id"]
     response = await stack.client.post(
         "/evaluation/v1/indicator-templates",
@@ -54,20 +41,6 @@ async def evaluation_context(stack: Stack) -> None:
 
 
 CONTEXT: dict[str, Callable[[Stack], Awaitable[None]]] = {"evaluation": evaluation_context}
-
-
-async def append(stack: Stack, service: str, sample: dict[str, Any]) -> None:
-    value = json.dumps(sample, ensure_ascii=False).encode("utf-8")
-    event = envelope.parse(value)
-    settings = stack.runtimes[service].settings
-    await stack.bus.append(
-        OutgoingRecord(
-            topic=settings.topic(str(topic_of(sample["type"]))),
-            key=sample["partitionkey"].encode(),
-            value=value,
-            headers=envelope.routing_headers(event),
-        )
-    )
 
 
 async def consume_one(stack: Stack) -> None:
@@ -90,14 +63,14 @@ async def test_every_consumer_applies_or_skips_every_sample_of_its_topics(stack_
     await stack.start_workers()
     group_of = {topic: runner.group for runner in runtime.runners for topic in runner.logical_topics}
     handled = {type_ for runner in runtime.runners for type_ in runner.handlers}
-    samples = [s for s in story() if topic_of(s["type"]) in group_of]
-    assert handled <= {s["type"] for s in samples}, f"{service} handles types without a sample in the contract"
+    samples = [e for e in story() if topic_of(e["type"]) in group_of]
+    assert handled <= {e["type"] for e in samples}, f"{service} handles types without a sample in the contract"
     if service in CONTEXT:
         await CONTEXT[service](stack)
 
-    for sample in samples:
-        stack.clock.set(max(stack.clock.now(), datetime.fromisoformat(sample["time"].replace("Z", "+00:00"))))
-        await append(stack, service, sample)
+    for event in samples:
+        stack.clock.set(max(stack.clock.now(), datetime.fromisoformat(event["time"].replace("Z", "+00:00"))))
+        await append(stack, service, event)
         await consume_one(stack)
     await stack.settle()
 
@@ -107,10 +80,10 @@ async def test_every_consumer_applies_or_skips_every_sample_of_its_topics(stack_
         parked = (await uow.conn.execute(select(uow.infra.parked_keys))).mappings().all()
     reached = {(r["consumer"], r["topic"], r["key"]): r["sequence"] for r in rows}
     behind = [
-        s["type"]
-        for s in samples
-        if reached.get((group_of[str(topic_of(s["type"]))], topic_of(s["type"]), s["partitionkey"]), 0)
-        < int(s["sequence"])
+        e["type"]
+        for e in samples
+        if reached.get((group_of[str(topic_of(e["type"]))], topic_of(e["type"]), e["partitionkey"]), 0)
+        < int(e["sequence"])
     ]
     assert behind == [], f"{service} did not apply these samples"
     assert [dict(p) for p in parked] == []
