@@ -30,7 +30,12 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 class Database:
-    def __init__(self, url: str, *, schema: str, pool_size: int = 8, max_overflow: int = 4) -> None:
+    def __init__(
+        self, url: str, *, schema: str, pool_size: int = 8, max_overflow: int = 4, sqlite_synchronous: str = "FULL"
+    ) -> None:
+        if sqlite_synchronous not in ("FULL", "NORMAL", "OFF"):
+            raise ValueError(f"sqlite synchronous must be FULL, NORMAL or OFF, not {sqlite_synchronous!r}")
+        self.sqlite_synchronous = sqlite_synchronous
         self.url = url
         self.schema = schema
         parsed = make_url(url)
@@ -69,6 +74,7 @@ class Database:
         self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         path = str(self.sqlite_path)
         schema = self.schema
+        synchronous = self.sqlite_synchronous
         # The main database is a private in-memory one; the service's file is attached under its
         # schema name, so `grants.awards` means the same thing on SQLite and PostgreSQL.
         engine = create_async_engine(
@@ -85,7 +91,7 @@ class Database:
             cursor = dbapi_connection.cursor()
             cursor.execute("ATTACH DATABASE ? AS " + schema, (path,))
             cursor.execute(f"PRAGMA {schema}.journal_mode=WAL")
-            cursor.execute(f"PRAGMA {schema}.synchronous=FULL")
+            cursor.execute(f"PRAGMA {schema}.synchronous={synchronous}")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()

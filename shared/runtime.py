@@ -60,7 +60,10 @@ def build_bus(settings: ServiceSettings) -> Bus:
         )
     from shared.bus.embedded import EmbeddedLog
 
-    return EmbeddedLog(settings.data_dir / "bus.sqlite", default_partitions=settings.topic_partitions)
+    return EmbeddedLog(
+        settings.data_dir / "bus.sqlite", default_partitions=settings.topic_partitions,
+        synchronous=settings.sqlite_synchronous,
+    )
 
 
 def build_clock(settings: ServiceSettings) -> Clock:
@@ -128,6 +131,7 @@ class Runtime:
             schema=self.service,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_pool_max_overflow,
+            sqlite_synchronous=settings.sqlite_synchronous,
         )
         self._owns_bus = bus is None
         self.bus: Bus = bus if bus is not None else build_bus(settings)
@@ -214,6 +218,7 @@ class Runtime:
             handlers=self._jobs,
             recurring=self._recurring,
             poll_interval_s=self.settings.scheduler_poll_interval_s,
+            metrics=self.metrics,
         )
 
     def build_runner(self, spec: _ConsumerSpec, member_id: str | None = None) -> ConsumerRunner:
@@ -241,6 +246,12 @@ class Runtime:
         await self.bus.ensure_topics(self.topics_to_ensure())
         self.scheduler = self.build_scheduler()
         self.runners = [self.build_runner(spec) for spec in self._consumers]
+        for runner in self.runners:
+            # Every series exists from the start at 0: a rate or an increase over it is defined
+            # before the first dead letter, and a dashboard shows each consumer before it applies.
+            self.metrics.consumer_processed.labels(runner.group)
+            for topic in runner.topics:
+                self.metrics.dlt_records.labels(runner.group, topic)
 
     def topics_to_ensure(self) -> dict[str, int]:
         n = self.settings.topic_partitions

@@ -42,6 +42,8 @@ class ServiceSettings(BaseSettings):
     database_url: str | None = None
     db_pool_size: int = 8
     db_pool_max_overflow: int = 4
+    # FULL in every real deployment; test sessions use OFF (a killed process still loses nothing).
+    sqlite_synchronous: Literal["FULL", "NORMAL", "OFF"] = "FULL"
 
     # bus
     bus: Literal["embedded", "kafka"] = "embedded"

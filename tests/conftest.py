@@ -36,7 +36,7 @@ from shared.bus.base import Bus
 from shared.bus.embedded import EmbeddedLog
 from shared.bus.kafka import KafkaBus
 from shared.migrations import migrate
-from tests.support.stack import Stack, build_stack
+from tests.support.stack import Stack, build_stack, seed_calendar
 
 TEMPLATE_DB = "gongyi_template"
 TIERS = ("unit", "integration", "contract", "e2e", "fault")
@@ -51,7 +51,7 @@ def _asyncpg_url(dsn: str) -> str:
 
 @pytest.fixture(scope="session")
 def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres]:
-    cluster = LocalPostgres(tmp_path_factory.mktemp("postgres"))
+    cluster = LocalPostgres(tmp_path_factory.mktemp("postgres"), durable=False)
     cluster.start()
     try:
         yield cluster
@@ -87,6 +87,7 @@ async def _provision_template(superuser: str) -> None:
         )
         try:
             await migrate(runtime.db, runtime.migrations)
+            await seed_calendar(runtime)
         finally:
             await runtime.db.dispose()
 
@@ -163,7 +164,9 @@ async def stack_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Async
             the_bus = KafkaBus(broker.bootstrap, client_id=f"test-{uuid.uuid4().hex[:6]}")
         else:
             # The first stack uses <data dir>/bus.sqlite, where worker processes of a test look for it.
-            the_bus = EmbeddedLog(tmp_path / ("bus.sqlite" if not stacks else f"bus-{len(stacks)}.sqlite"))
+            the_bus = EmbeddedLog(
+                tmp_path / ("bus.sqlite" if not stacks else f"bus-{len(stacks)}.sqlite"), synchronous="OFF"
+            )
         stack = await build_stack(
             services=services, data_dir=tmp_path, bus=the_bus, database_urls=database_urls,
             kafka_bootstrap=kafka_bootstrap, **kwargs,

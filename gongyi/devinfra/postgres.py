@@ -139,7 +139,13 @@ def log_tail(path: Path, lines: int = 40) -> str:
 class LocalPostgres:
     """One private cluster under ``base_dir``; see the module docstring."""
 
-    def __init__(self, base_dir: Path, port: int | None = None, *, max_connections: int = 200) -> None:
+    def __init__(
+        self, base_dir: Path, port: int | None = None, *, max_connections: int = 200, durable: bool = True
+    ) -> None:
+        # durable=False (test sessions): commits do not wait for the disk. Visibility, locking and
+        # isolation are unchanged, and no test crashes the database server itself; benchmarks keep
+        # the default so their figures include durable commits.
+        self.durable = durable
         self.base_dir = Path(base_dir).absolute()
         self.server_home = _server_home(self.base_dir) if os.geteuid() == 0 else self.base_dir
         self.data_dir = self.server_home / "data"
@@ -264,6 +270,8 @@ class LocalPostgres:
             "password_encryption": "scram-sha-256",
             "log_line_prefix": "%m [%p] %q%u@%d ",
         }
+        if not self.durable:
+            settings.update(fsync="off", synchronous_commit="off", full_page_writes="off")
         conf = "".join(f"{k} = {_literal(v)}\n" for k, v in settings.items())
         hba = (
             "local all postgres trust\nhost all postgres 127.0.0.1/32 trust\n"

@@ -139,7 +139,12 @@ class EmbeddedLog:
     """`Bus` over `<path>/bus.sqlite` when `path` is the data directory, or over `path` itself when
     it names a `.sqlite`/`.db` file (its fault marker is then that file's name with `.down`)."""
 
-    def __init__(self, path: Path, *, default_partitions: int = 3, poll_interval_s: float = 0.05) -> None:
+    def __init__(
+        self, path: Path, *, default_partitions: int = 3, poll_interval_s: float = 0.05, synchronous: str = "FULL"
+    ) -> None:
+        # synchronous="OFF" only for test sessions: a killed process still loses nothing (the OS
+        # holds the pages); only a machine crash could.
+        self.synchronous = synchronous
         path = Path(path)
         if path.suffix in (".sqlite", ".db"):
             self.db_path, self.down_marker = path, path.with_suffix(".down")
@@ -175,7 +180,7 @@ class EmbeddedLog:
             worker.daemon = True
         db = await connecting
         await db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        await db.execute("PRAGMA synchronous=FULL")
+        await db.execute(f"PRAGMA synchronous={self.synchronous}")
         return db
 
     async def stop(self) -> None:

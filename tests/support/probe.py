@@ -28,8 +28,8 @@ from shared.consumer import PermanentError
 from shared.deps import CurrentPrincipal, actor_of, request_id
 from shared.envelope import CloudEvent
 from shared.http import Cursor, Idempotency, Money, Page, etag, json_response, list_response, require_if_match
-from shared.problems import NotFound, PreconditionFailed
 from shared.outbox import PendingEvent
+from shared.problems import NotFound, PreconditionFailed
 from shared.runtime import Runtime
 from shared.settings import ServiceSettings
 from shared.tables import BigId, infrastructure
@@ -221,6 +221,7 @@ async def _worker(args: argparse.Namespace) -> None:
     overrides: dict[str, Any] = {
         "env": "test", "data_dir": Path(args.data_dir), "database_url": args.db, "topic_prefix": args.prefix,
         "bus": args.bus, "relay_poll_interval_s": 0.05, "consumer_session_timeout_ms": 6000,
+        "sqlite_synchronous": "OFF",
     }
     if args.bootstrap:
         overrides["kafka_bootstrap"] = args.bootstrap

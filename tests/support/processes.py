@@ -63,7 +63,7 @@ class WorkerProcess:
         assert self.proc is not None
         waiter = asyncio.create_task(self._ready.wait())
         exited = asyncio.create_task(self.proc.wait())
-        done, _ = await asyncio.wait({waiter, exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({waiter, exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
         exited.cancel()
         if not self._ready.is_set():

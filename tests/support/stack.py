@@ -5,11 +5,18 @@ per test, cloned from a migrated template), on the embedded log or the session's
 (unique topic prefix and group names per test), all sharing one `FixedClock`. Nothing runs in the
 background: `settle()` drives relays, consumers and schedulers step by step until every outbox is
 empty, every consumer group has caught up and no job is due, so tests never sleep.
+
+With `GONGYI_CHECK_EVENTS=1`, closing a stack validates every record on the topics its services
+publish (and the dead-letter topics) against the event contract (`contracts.validate.validate_log`)
+and fails the test on any problem.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -153,7 +160,24 @@ class Stack:
         self.clock.advance(timedelta(**delta))
         await self.settle()
 
+    async def published_problems(self) -> list[str]:
+        """What `contracts.validate.validate_log` finds wrong with every record on the topics the
+        stack's services publish, and on the dead-letter topics of those and of what they consume."""
+        from contracts.validate import TOPICS, validate_log
+
+        logs: dict[str, list[Any]] = {}
+        for runtime in self.runtimes.values():
+            published = [t for t in runtime.publishes if t in TOPICS]
+            dead = [f"{t}.dlt" for t in (*runtime.publishes, *runtime.consumed_topics) if t in TOPICS]
+            for logical in (*published, *dead):
+                if logical not in logs:
+                    logs[logical] = await self.bus.read_all(runtime.settings.topic(logical))
+        return validate_log(logs)
+
     async def close(self) -> None:
+        problems: list[str] = []
+        if os.environ.get("GONGYI_CHECK_EVENTS") == "1":
+            problems = await self.published_problems()
         if self._client is not None:
             await self._client.aclose()
         for _runner, consumer in self._consumers:
@@ -161,6 +185,8 @@ class Stack:
         for runtime in self.runtimes.values():
             await runtime.stop()
         await self.bus.stop()
+        if problems:
+            raise AssertionError("events that break the contract were published:\n" + "\n".join(problems[:20]))
 
 
 async def build_stack(
@@ -183,6 +209,7 @@ async def build_stack(
     for name in services:
         overrides: dict[str, Any] = {
             "env": "test", "data_dir": data_dir, "topic_prefix": prefix, "relay_poll_interval_s": 0.05,
+            "sqlite_synchronous": "OFF",
             **(settings or {}),
         }
         if database_urls is not None:
@@ -196,11 +223,40 @@ async def build_stack(
         if hasattr(module, "create_schema"):
             await module.create_schema(runtime)  # a test-only service without migrations
         elif database_urls is None:
-            await migrate(runtime.db, runtime.migrations)
+            await copy_sqlite_template(name, runtime)
         await runtime.start("api")
         runtimes[name] = runtime
         apps[name] = module.create_app(runtime=runtime, standalone=True, role="api")
     return Stack(runtimes=runtimes, apps=apps, bus=bus, clock=clock, data_dir=data_dir, topic_prefix=prefix)
+
+
+_SQLITE_TEMPLATES: dict[str, Path] = {}
+
+
+async def seed_calendar(runtime: Runtime) -> None:
+    """What a runtime's first start does (seed the holiday calendar), done once for a template."""
+    async with runtime.uow() as uow:
+        await runtime.calendar.load(uow)
+        await uow.commit()
+
+
+async def copy_sqlite_template(name: str, runtime: Runtime) -> None:
+    """Give the service a copy of a migrated, calendar-seeded SQLite file made once per process:
+    migrating four services per test with Alembic costs more than most tests themselves."""
+    template = _SQLITE_TEMPLATES.get(name)
+    if template is None:
+        directory = Path(tempfile.mkdtemp(prefix=f"gongyi-sqlite-template-{name}-"))
+        module = service_module(name)
+        maker: Runtime = module.build_runtime(module.Settings(env="test", data_dir=directory))
+        try:
+            await migrate(maker.db, maker.migrations)
+            await seed_calendar(maker)
+        finally:
+            await maker.db.dispose()  # the last connection checkpoints the WAL into the file
+        template = _SQLITE_TEMPLATES[name] = directory / f"{name}.sqlite"
+    assert runtime.db.sqlite_path is not None
+    await runtime.db.dispose()
+    shutil.copyfile(template, runtime.db.sqlite_path)
 
 
 async def wait_until(predicate: Any, timeout: float = 30.0, interval: float = 0.05) -> None:
