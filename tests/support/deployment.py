@@ -123,15 +123,24 @@ class Deployment:
                     raise AssertionError(f"{svc} {role} not serving after {timeout}s:\n{process.tail()}")
                 await asyncio.sleep(0.2)
 
-    async def restart(self, svc: str, role: str) -> WorkerProcess:
-        """A fresh process in place of one that died (or is stopped now)."""
-        old = self.processes[(svc, role)]
-        self.retired.append(old)
-        await old.stop()
-        process = self.spawn(svc, role)
-        await process.start()
-        await self.serving(svc, role)
-        return process
+    async def restart(self, svc: str, role: str, *, attempts: int = 30) -> WorkerProcess:
+        """A fresh process in place of one that died (or is stopped now) — started again, as Kubernetes
+        would, while it exits during start-up (a worker cannot start while the broker is down)."""
+        for attempt in range(1, attempts + 1):
+            old = self.processes[(svc, role)]
+            self.retired.append(old)
+            await old.stop()
+            process = self.spawn(svc, role)
+            await process.start()
+            try:
+                await self.serving(svc, role)
+                return process
+            except AssertionError:
+                assert process.proc is not None
+                if process.proc.returncode is None or attempt == attempts:
+                    raise
+                await asyncio.sleep(min(0.5 * attempt, 3))  # the back-off of a restarting pod
+        raise AssertionError("unreachable")
 
     async def stop(self) -> None:
         await asyncio.gather(*(p.stop() for p in self.processes.values()), return_exceptions=True)
