@@ -11,6 +11,8 @@ Contract:
 - `Recurring` jobs (e.g. a daily expiry sweep at 01:00 Asia/Shanghai) keep exactly one pending
   occurrence; running one schedules the next after the clock's current time.
 - Time is the injected clock; moving the development clock wakes the scheduler.
+- With `metrics`, every attempt counts in `gongyi_scheduled_jobs_run{job, outcome}` (`done`,
+  `retry` when it will be tried again, `failed` when given up).
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ class Scheduler:
         recurring: Sequence[Recurring] = (),
         poll_interval_s: float = 1.0,
         max_attempts: int = 10,
+        metrics: Any = None,
     ) -> None:
         self.infra = infra
         self.uow_factory = uow_factory
@@ -95,6 +98,7 @@ class Scheduler:
         self.recurring = list(recurring)
         self.poll_interval_s = poll_interval_s
         self.max_attempts = max_attempts
+        self.metrics = metrics
         self._wakeup = asyncio.Event()
 
     def wake(self) -> None:
@@ -172,13 +176,19 @@ class Scheduler:
                     await uow.session.flush()
                     uow.schedule(recurring.job, recurring.key, recurring.next_due(now))
                 await uow.commit()
+                self._count(job, "done")
                 return True
             except Exception as exc:  # the job's effects roll back; the failure is recorded below
                 log.exception("scheduled job %s/%s failed", job, key)
                 failure = (job_id, attempts + 1, exc)
         if failure is not None:
             await self._record_failure(*failure)
+            self._count(job, "failed" if failure[1] >= self.max_attempts else "retry")
         return False
+
+    def _count(self, job: str, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.jobs_run.labels(job, outcome).inc()
 
     async def _record_failure(self, job_id: int, attempts: int, exc: BaseException) -> None:
         jobs = self.infra.scheduled_jobs

@@ -94,6 +94,7 @@ class NotificationsRuntime(Runtime):
             recurring=self._recurring,
             poll_interval_s=self.settings.scheduler_poll_interval_s,
             gather_s=self.settings.dispatch_gather_s,  # type: ignore[attr-defined]
+            metrics=self.metrics,
         )
 
     def wake_sender(self) -> None:
