@@ -460,12 +460,15 @@ FIELDS: dict[str, dict[str, Any]] = {
     "delivery_id": UUID,
     "cause_event_id": d(
         "uuid",
-        description="The `id` of the event the notification is about (a digest of several has its own id).",
+        description="The `id` of the event the notification is about (a digest or a reminder has its own id).",
     ),
     "cause_event_type": {
         "type": "string",
-        "pattern": "^(cn\\.gongyi\\.[a-z]+\\.[a-z_]+\\.[a-z_]+\\.v[1-9][0-9]*|digest\\.[a-z_]+)$",
-        "description": "The `type` of that event, or `digest.<period>` for a digest of several.",
+        "pattern": "^(cn\\.gongyi\\.[a-z]+\\.[a-z_]+\\.[a-z_]+\\.v[1-9][0-9]*|digest\\.[a-z_]+|reminder\\.[a-z_]+)$",
+        "description": (
+            "The `type` of that event, `digest.<period>` for a digest of several, or `reminder.<kind>` for a "
+            "reminder (a timer, no event: e.g. `reminder.call_closing`)."
+        ),
     },
     "channel": enum("inbox", "email", "sms", "webhook"),
     "recipient_kind": enum("org", "officer", "evaluator", "finance", "subscription"),

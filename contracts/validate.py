@@ -11,7 +11,8 @@
   `<topic>.dlt` records are checked for the dead-letter headers only (their body may be the very
   record that could not be read).
 - `validate_log({topic: records})` validates every record and the stream: `sequence` increases
-  per (topic, key) (a republished record repeats its id and sequence), and every disbursement's
+  per (topic, key) (a republished record repeats the id and sequence of a record seen earlier,
+  possibly a whole run of them after a relay crash; a sequence never names two ids), and every disbursement's
   `award_sequence` names a `grants.award` record of that award when that topic is given.
 
 Only the standard library, `jsonschema`, `referencing` and PyYAML: any test can import it.
@@ -340,7 +341,10 @@ def validate_log(records_by_topic: Mapping[str, Iterable[RecordLike]]) -> list[s
     """Every record of the given logical topics (each in partition and offset order, as
     `Bus.read_all` returns them), and the ordering rules across records."""
     problems: list[str] = []
-    last: dict[tuple[str, str], tuple[int, str]] = {}
+    # (topic, key) -> sequence -> id of every record seen: a record published again (a relay that
+    # crashed between the broker's acknowledgement and marking its rows) repeats an id and sequence
+    # already seen, anywhere earlier in the log
+    seen: dict[tuple[str, str], dict[int, str]] = {}
     award_sequences: dict[str, set[int]] = {}
     disbursements: list[tuple[str, str, int]] = []
     for topic, records in records_by_topic.items():
@@ -354,12 +358,15 @@ def validate_log(records_by_topic: Mapping[str, Iterable[RecordLike]]) -> list[s
                 continue
             event = json.loads(record.value)
             key, sequence, id_ = event["partitionkey"], int(event["sequence"]), event["id"]
-            previous = last.get((topic, key))
-            if previous is not None and (sequence, id_) != previous and sequence <= previous[0]:
+            known = seen.setdefault((topic, key), {})
+            if sequence in known and known[sequence] != id_:
+                problems.append(f"{_where(event)}: sequence {sequence} on {topic} key {key} is also {known[sequence]}")
+            elif sequence not in known and known and sequence < max(known):
+                highest = max(known)
                 problems.append(
-                    f"{_where(event)}: sequence {sequence} on {topic} key {key} after {previous[0]} ({previous[1]})"
+                    f"{_where(event)}: sequence {sequence} on {topic} key {key} after {highest} ({known[highest]})"
                 )
-            last[(topic, key)] = max(previous or (0, ""), (sequence, id_))
+            known.setdefault(sequence, id_)
             if topic == "grants.award":
                 award_sequences.setdefault(key, set()).add(sequence)
             elif topic == "grants.disbursement":

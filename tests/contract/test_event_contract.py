@@ -656,7 +656,11 @@ def test_validate_log_accepts_the_samples_as_a_log_and_catches_order_problems(
     # A republished record (same id, same sequence) is fine; going back is not.
     award = log["grants.award"]
     assert validate_log({"grants.award": [*award, award[-1]]}) == []
+    assert validate_log({"grants.award": [*award, *award]}) == []  # a run published again after a relay crash
     assert validate_log({"grants.award": list(reversed(award))}) != []
+    other = copy.deepcopy(json.loads(award[0].value))
+    other["id"] = "019db2ea-6900-7000-8000-000000000000"  # another event with a sequence already taken
+    assert validate_log({"grants.award": [*award, record(other)]}) != []
     # A disbursement naming an award record that does not exist.
     released = copy.deepcopy(samples["cn.gongyi.grants.disbursement.released.v1"])
     released["data"]["award_sequence"] = 42
