@@ -65,6 +65,36 @@ def application_event(verb: str, app: Application | dict[str, Any], **extra: Any
     )
 
 
+def announced(app: Application | dict[str, Any]) -> bool:
+    """Whether an application's events can be published: every one names its organization by the
+    registry's reference and its region (docs/events.md). An organization grants has not heard of
+    yet (its registry record still in flight, or the registry not answering at submission) has only
+    its `org_id`: its application waits, unannounced, until the record arrives."""
+    row = app if isinstance(app, dict) else app.model_dump()
+    organization = row.get("organization") or {}
+    return bool(organization.get("id")) and row.get("region_code") is not None
+
+
+def announcement(app: dict[str, Any], doc: dict[str, Any]) -> list[PendingEvent]:
+    """The events an unannounced application owes once its organization is known (`doc`, the
+    standing): `drafted`, and `submitted` (with the submission's own instant) if it was submitted."""
+    row = {**app, "organization": doc.get("organization"), "region_code": doc.get("region_code")}
+    if not announced(row):
+        return []
+    owed = [application_event("drafted", row, project_title=row["project_title"])]
+    if row.get("submitted_at") is not None:
+        submitted_at = row["submitted_at"]
+        owed.append(
+            application_event(
+                "submitted",
+                row,
+                submitted_at=instant(submitted_at if submitted_at.tzinfo else submitted_at.replace(tzinfo=UTC)),
+                requested=money(row.get("requested_fen") or 0),
+            )
+        )
+    return owed
+
+
 def _finance_fields(award: Award, call: Call) -> dict[str, Any]:
     return {
         "award_id": award.id,

@@ -115,7 +115,8 @@ async def create_draft(
     )
     _apply(app, body, cipher)
     uow.session.add(app)
-    uow.stage(events.application_event("drafted", app.model_dump(), project_title=app.project_title))
+    if events.announced(app):  # otherwise announced with its organization when the registry's record arrives
+        uow.stage(events.application_event("drafted", app.model_dump(), project_title=app.project_title))
     uow.audit("application.drafted", f"applications/{app.id}", {"call_id": call.id})
     return app
 
@@ -175,7 +176,8 @@ async def withdraw(uow: UnitOfWork, *, principal: Principal, application_id: str
     app.withdrawn_at = uow.now
     app.version += 1
     app.updated_at = uow.now
-    uow.stage(events.application_event("withdrawn", app.model_dump(), withdrawn_at=events.instant(uow.now)))
+    if events.announced(app):  # an application never announced is withdrawn without a word
+        uow.stage(events.application_event("withdrawn", app.model_dump(), withdrawn_at=events.instant(uow.now)))
     uow.audit("application.withdrawn", f"applications/{app.id}")
     return app
 

@@ -86,7 +86,32 @@ async def refresh_standing_on_registry_event(uow: UnitOfWork, event: CloudEvent)
     if event.sequence is not None:
         values["registry_sequence"] = event.sequence
     await uow.conn.execute(update(STANDINGS).where(STANDINGS.c.org_id == org_id).values(**values))
+    await announce_waiting_drafts(uow, org_id, doc)
     await rescreen_open_applications(uow, org_id, doc)
+
+
+async def announce_waiting_drafts(uow: UnitOfWork, org_id: str, doc: dict[str, Any]) -> int:
+    """Drafts started before grants knew their organization are announced (`drafted`) with it now."""
+    if doc.get("status") is None:
+        return 0
+    rows = (
+        await uow.conn.execute(
+            select(APPLICATIONS).where(APPLICATIONS.c.org_id == org_id, APPLICATIONS.c.status == "draft")
+        )
+    ).all()
+    announced = 0
+    for row in rows:
+        app = dict(row._mapping)
+        owed = [] if events.announced(app) else events.announcement(app, doc)
+        if owed:
+            uow.stage(*owed)
+            await uow.conn.execute(
+                update(APPLICATIONS)
+                .where(APPLICATIONS.c.id == app["id"])
+                .values(organization=doc["organization"], region_code=doc["region_code"])
+            )
+            announced += 1
+    return announced
 
 
 async def refresh_standing_on_rating_event(uow: UnitOfWork, event: CloudEvent) -> None:
@@ -217,6 +242,8 @@ async def rescreen_open_applications(uow: UnitOfWork, org_id: str, doc: dict[str
         previous = await _latest_reasons(uow, app["screening_id"])
         if not first and previous == [r.as_dict() for r in answer.reasons]:
             continue
+        if not events.announced(app):  # submitted while the registry could not answer
+            uow.stage(*events.announcement(app, doc))
         await store_screening(uow, app, rule_set(call), doc, answer, on=on if first else today, rescreen=not first)
         changed += 1
     return changed
@@ -276,7 +303,7 @@ async def store_screening(
                 updated_at=uow.now,
             )
         )
-    app = {**app, "organization": organization}
+    app = {**app, "organization": organization, "region_code": doc.get("region_code") or app.get("region_code")}
     uow.stage(
         events.application_event(
             "screened",

@@ -235,6 +235,7 @@ async def submit(uow: UnitOfWork, *, principal: Principal, application_id: str, 
             ],
         )
     screening_id = new_id()
+    was_announced = events.announced(app)
     app.update(
         status="submitted",
         submitted_at=received_at,
@@ -253,6 +254,8 @@ async def submit(uow: UnitOfWork, *, principal: Principal, application_id: str, 
         await _write_postgres(uow, app, answer, reasons, ref, on, doc)
     else:
         await _write_portable(uow, app, answer, reasons, ref, on, doc)
+    if not was_announced:  # drafted before grants knew the organization: announced now
+        uow.stage(events.application_event("drafted", app, project_title=app["project_title"]))
     uow.stage(
         events.application_event(
             "submitted", app, submitted_at=events.instant(received_at), requested=money(totals.requested_fen)
@@ -387,7 +390,10 @@ async def submit_pending(uow: UnitOfWork, *, principal: Principal, application_i
             status="submitted", submitted_at=uow.now, warnings=[warning], version=app["version"], updated_at=uow.now
         )
     )
-    requested = money(app["requested_fen"] or 0)
-    uow.stage(events.application_event("submitted", app, submitted_at=events.instant(uow.now), requested=requested))
+    if events.announced(app):
+        requested = money(app["requested_fen"] or 0)
+        uow.stage(events.application_event("submitted", app, submitted_at=events.instant(uow.now), requested=requested))
+    # else `drafted` and `submitted` are published with the first screening, when the registry's
+    # record arrives and the organization can be named (rescreen_open_applications)
     uow.audit("application.submitted", f"applications/{app['id']}", {"screening": "pending"})
     return app

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from contracts.validate import uscc_check_char
 from shared import envelope
 from shared.bus.base import OutgoingRecord
 
@@ -206,7 +207,13 @@ class Events:
         return org
 
 
-USCCS = iter(f"5244011{i:010d}X" for i in range(1, 10_000))
+def _uscc(serial: int) -> str:
+    """A social service agency registered in 440111, with the right check character (GB 32100)."""
+    first17 = f"52440111{serial:09d}"
+    return first17 + uscc_check_char(first17)
+
+
+USCCS = iter(_uscc(i) for i in range(1, 10_000))
 
 
 def new_org(name: str = "启智社会工作服务中心", **kw: Any) -> Org:

@@ -217,5 +217,34 @@ async def test_when_the_registry_does_not_answer_in_time_the_submission_is_accep
             True,
         )
         assert [r["rule"] for r in first["reasons"]] == ["eligibility.min_grade"]
+        # announced only once the organization could be named: every event names it and its region
+        assert {(e["data"]["organization"].get("id"), e["data"]["region_code"]) for e in events} == {
+            (org.uscc, "440111")
+        }
+        assert events[1]["data"]["submitted_at"] == "2026-03-02T01:00:00Z"  # when it was received
     finally:
         server.close()
+
+
+async def test_a_draft_of_an_organization_not_yet_known_is_announced_when_its_registry_record_arrives(
+    stack_factory,
+):
+    stack = await stack_factory(("grants",), db="sqlite")
+    g = Grants(stack)
+    call = await g.open_call()
+    org = new_org("刚登记的")
+    draft = await g.draft(call["id"], org)
+    assert await g.bus_events("grants.application") == []  # grants cannot name the organization yet
+    await g.events.good_org(org)
+    await stack.settle()
+    events = await g.bus_events("grants.application")
+    assert [verb(e) for e in events] == ["drafted"]
+    assert events[0]["data"]["application_id"] == draft["id"]
+    assert events[0]["data"]["organization"] == {
+        "org_id": org.org_id, "scheme": "CN-USCI", "id": org.uscc, "name": "刚登记的"
+    }
+    assert events[0]["data"]["region_code"] == "440111"
+    url = f"/grants/v1/applications/{draft['id']}/withdrawal"
+    withdrawn = await stack.client.post(url, json={}, headers=g.org(org))
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert [verb(e) for e in await g.bus_events("grants.application")] == ["drafted", "withdrawn"]
