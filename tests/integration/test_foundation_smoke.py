@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.outbox import PendingEvent
+from tests.support.samples import sample
 
 
 @pytest.mark.parametrize("db", ["sqlite", "postgres"])
@@ -21,8 +22,9 @@ async def test_an_event_staged_in_a_unit_of_work_reaches_the_bus(stack_factory, 
     stack = await stack_factory(("grants",), db=db, bus=bus)
     runtime = stack.runtimes["grants"]
     async with runtime.uow() as uow:
-        uow.stage(PendingEvent(topic="grants.call", key="c1", type="cn.gongyi.grants.call.published.v1",
-                               subject="calls/c1", data={"call_id": "c1"}))
+        published = sample("cn.gongyi.grants.call.published.v1")
+        uow.stage(PendingEvent(topic="grants.call", key=published["partitionkey"], type=published["type"],
+                               subject=published["subject"], data=published["data"]))
         written = await uow.commit()
     assert written[0].sequence == 1
     assert await stack.publish() == 1

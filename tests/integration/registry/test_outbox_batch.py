@@ -3,18 +3,28 @@ one statement, with the same per-key sequences and order as one by one."""
 
 from __future__ import annotations
 
+import uuid
+
 import orjson
 
 from shared.outbox import BATCH_THRESHOLD, PendingEvent
+from tests.support.samples import sample
+
+ORGS = {name: str(uuid.uuid4()) for name in ("a", "b", "c")}
 
 
 def _event(key: str, n: int) -> PendingEvent:
+    """An `updated` event of organization `key` (the contract's sample, renamed `n` times)."""
+    org_id = ORGS[key]
+    data = sample("cn.gongyi.registry.organization.updated.v1")["data"]
+    name = f"{data['name']}（{n}）"
     return PendingEvent(
         topic="registry.organization",
-        key=key,
+        key=org_id,
         type="cn.gongyi.registry.organization.updated.v1",
-        subject=f"organizations/{key}",
-        data={"n": n},
+        subject=f"organizations/{org_id}",
+        data={**data, "org_id": org_id, "organization": {**data["organization"], "org_id": org_id, "name": name},
+              "name": name, "changed": ["name"]},
     )
 
 
@@ -33,7 +43,7 @@ async def test_a_batch_keeps_per_key_sequences_and_order(pg):
     async with runtime.uow() as uow:
         uow.stage(*staged)
         written = await uow.commit()
-    expected: dict[str, int] = {"a": 1}
+    expected: dict[str, int] = {ORGS["a"]: 1}
     for pending, done in zip(staged, written, strict=True):
         expected[pending.key] = expected.get(pending.key, 0) + 1
         assert (done.key, done.sequence, done.data) == (pending.key, expected[pending.key], pending.data)
