@@ -26,9 +26,9 @@ Figures of 2026-11-22 (2,000 organizations; load average 3–4 with other engine
 | 64 | 144–158 | 360–400 ms / 1.7 s | 380–420 ms / 1.7–1.8 s | 6.8–9.2 s / 10.6–14.4 s |
 | 16 | 86–159 | 94–156 ms / 230–580 ms | 110–173 ms / 250–590 ms | 10.2–11.6 s / 13.8–15.7 s |
 The notifications worker is the bottleneck of the chain: it turns about 75 applications/s (their
-`submitted` and `screened` events, and the `delivered` events it publishes and reads back) into inbox
-items, so during a rush faster than that the inbox lags by the backlog (all 2,000 were in the inboxes
-9–14 s after the last response); the submissions themselves keep their latency.
+`submitted` and `screened` events; each inbox item also stages a `delivered` event) into inbox items,
+so during a rush faster than that the inbox lags by the backlog (all 2,000 were in the inboxes 9–14 s
+after the last response); the submissions themselves keep their latency.
 """
 
 from __future__ import annotations
