@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -114,7 +113,8 @@ async def through_uow(runtime: Runtime, seconds: float) -> float:
 
     count, lat = await run_for(seconds, 8, one)
     rate = count / seconds
-    line("2. unit of work: business row + staged event, 8 concurrent", f"{rate:8.0f} tx/s  p99 {pct(lat, .99) * 1000:.1f} ms")
+    line("2. unit of work: business row + staged event, 8 concurrent",
+         f"{rate:8.0f} tx/s  p99 {pct(lat, .99) * 1000:.1f} ms")
     return rate
 
 
@@ -164,7 +164,8 @@ async def end_to_end(runtime: Runtime, label: str, events: int, rate: float) -> 
     await asyncio.wait_for(done.wait(), 60)
     await runtime.stop()
     p50, p99 = pct(latencies, .5) * 1000, pct(latencies, .99) * 1000
-    line(f"4. commit → consumer applied, {label}, {events} events at {rate:.0f}/s", f"p50 {p50:6.1f} ms  p99 {p99:6.1f} ms")
+    line(f"4. commit → consumer applied, {label}, {events} events at {rate:.0f}/s",
+         f"p50 {p50:6.1f} ms  p99 {p99:6.1f} ms")
     return p50, p99
 
 
@@ -181,8 +182,10 @@ class Discard(SpanExporter):
         return SpanExportResult.SUCCESS
 
 on = os.environ["BENCH_TRACING"] == "on"
-telemetry = Telemetry("probe", sample_ratio=0.1, enabled=on, span_processor=BatchSpanProcessor(Discard()) if on else None)
-settings = probe.ProbeSettings(env="test", data_dir=os.environ["BENCH_DIR"], database_url=os.environ["BENCH_DB"], db_pool_size=8)
+telemetry = Telemetry("probe", sample_ratio=0.1, enabled=on,
+                      span_processor=BatchSpanProcessor(Discard()) if on else None)
+settings = probe.ProbeSettings(env="test", data_dir=os.environ["BENCH_DIR"], database_url=os.environ["BENCH_DB"],
+                               db_pool_size=8)
 app = probe.create_app(settings, telemetry=telemetry)
 uvicorn.run(app, host="127.0.0.1", port=int(os.environ["BENCH_PORT"]), log_level="warning", access_log=False)
 """

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import MetaData
 
 from shared.auth import AuthSettings, TokenVerifier, dev_settings, is_development_key, load_or_create_dev_key
-from shared.bus.base import Bus
+from shared.bus.base import Bus, BusError
 from shared.calendar_store import CalendarStore
 from shared.clock import Clock, DevClock, SystemClock
 from shared.consumer import ConsumerRunner, EventHandler
@@ -244,6 +244,9 @@ class Runtime:
         `start("worker")` runs them as tasks; tests drive them step by step instead.
         """
         await self.bus.ensure_topics(self.topics_to_ensure())
+        self._build_worker_parts()
+
+    def _build_worker_parts(self) -> None:
         self.scheduler = self.build_scheduler()
         self.runners = [self.build_runner(spec) for spec in self._consumers]
         for runner in self.runners:
@@ -273,16 +276,33 @@ class Runtime:
             return
         if self._owns_bus:
             await self.bus.start()
-        await self.prepare_worker()
+        self._build_worker_parts()
         assert self.scheduler is not None
-        self._spawn(self.relay.run(self._stopping), "relay")
         self._spawn(self.scheduler.run(self._stopping), "scheduler")
-        for runner in self.runners:
-            self._spawn(runner.run(self._stopping), f"consumer {runner.group}")
+        self._spawn(self._start_bus_side(), "bus start")
         self._spawn(self._refresh_calendar(), "calendar refresh")
         subscribe = getattr(self.clock, "subscribe", None)
         if subscribe is not None:
             subscribe(self.clock_moved)
+
+    async def _start_bus_side(self) -> None:
+        """Relay and consumers start once the bus answers: a worker started while Kafka is down
+        waits for it (its timers run meanwhile, the outbox keeps everything) instead of exiting."""
+        delay = 0.5
+        while not self._stopping.is_set():
+            try:
+                await self.bus.ensure_topics(self.topics_to_ensure())
+                break
+            except BusError as exc:
+                log.warning("%s worker waits for the bus: %s", self.service, exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                delay = min(delay * 2, 15.0)
+        if self._stopping.is_set():
+            return
+        self._spawn(self.relay.run(self._stopping), "relay")
+        for runner in self.runners:
+            self._spawn(runner.run(self._stopping), f"consumer {runner.group}")
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=f"{self.service} {name}")
@@ -311,8 +331,8 @@ class Runtime:
 
     async def stop(self) -> None:
         self._stopping.set()
-        if self._tasks:
-            _, pending = await asyncio.wait(self._tasks, timeout=30)
+        while unfinished := [t for t in self._tasks if not t.done()]:  # tasks may spawn tasks
+            _, pending = await asyncio.wait(unfinished, timeout=30)
             for task in pending:
                 task.cancel()
             for task in pending:

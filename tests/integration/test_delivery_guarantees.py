@@ -132,6 +132,39 @@ async def test_a_relay_killed_after_the_ack_and_before_marking_republishes_and_t
     assert_each_key_in_order(applied)
 
 
+async def test_a_worker_started_while_the_bus_is_down_waits_for_it_and_then_delivers_everything(
+    stack_factory, backend, request
+):
+    stack = await make_probe(stack_factory, backend)
+    runtime = stack.runtimes["probe"]
+    await stage_items(stack, [(f"k{i % 3}", i) for i in range(30)])
+    kafka = runtime.settings.bus == "kafka"
+    broker: LocalKafka | None = request.getfixturevalue("kafka_broker") if kafka else None
+    if broker is not None:
+        broker.stop()
+    else:
+        stack.bus.down_marker.touch()  # type: ignore[attr-defined]  # seen by the worker process too
+    try:
+        async with WorkerProcess(worker_args(stack)) as worker:
+            await worker.wait_ready()  # it starts (its timers run) instead of exiting
+            assert await runtime.relay.backlog() == 30
+            if broker is not None:
+                broker.start()
+            else:
+                stack.bus.down_marker.unlink()  # type: ignore[attr-defined]
+            try:
+                await wait_until(lambda: _applied_count(runtime, 30), timeout=120)
+            except AssertionError as stalled:
+                raise AssertionError(f"worker said:\n{worker.tail()}") from stalled
+    finally:
+        if broker is not None:
+            broker.start()  # a no-op when it runs
+        else:
+            stack.bus.down_marker.unlink(missing_ok=True)  # type: ignore[attr-defined]
+    assert await runtime.relay.backlog() == 0
+    assert_each_key_in_order(await probe.applied(runtime))
+
+
 async def _backlog_is_zero(runtime) -> bool:
     return await runtime.relay.backlog() == 0
 
@@ -157,8 +190,9 @@ async def test_a_consumer_killed_mid_stream_loses_and_doubles_nothing_and_keeps_
         await consumer.wait_ready()
         try:
             await wait_until(lambda: _applied_count(runtime, 2000), timeout=120)
-        except AssertionError:
-            raise AssertionError(f"{len(await probe.applied(runtime))} applied; worker said:\n{consumer.tail()}")
+        except AssertionError as stalled:
+            raise AssertionError(
+                f"{len(await probe.applied(runtime))} applied; worker said:\n{consumer.tail()}") from stalled
     applied = await probe.applied(runtime)
     assert len(applied) == 2000, "nothing lost, nothing doubled"
     assert len({event_id for event_id, *_ in applied}) == 2000

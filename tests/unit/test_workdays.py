@@ -191,7 +191,7 @@ def test_an_inconsistent_year_file_is_refused_with_a_clear_error(text: str, mess
 def test_a_file_named_for_another_year_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "2032.yaml"
     path.write_text(FICTIONAL_2031, encoding="utf-8")
-    with pytest.raises(CalendarFileError, match="2032.yaml"):
+    with pytest.raises(CalendarFileError, match=r"2032\.yaml"):
         load_year_file(path)
 
 
