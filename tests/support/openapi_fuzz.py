@@ -15,8 +15,9 @@ own client on the test's loop. Each case is sent:
   but a GET;
 - operation by operation, reads first and deletions last, so the seeded world lasts.
 
-Every response is validated with schemathesis' checks: no 5xx, a documented status code and media
-type, and a body that matches the documented schema. The result is the list of failures (empty when
+Every response is validated with schemathesis' checks: no 5xx, a documented status code, media
+type and headers, a body that matches the documented schema, and a 4xx for every case the document
+says is invalid (negative data). The result is the list of failures (empty when
 the service answers as documented), each with a curl command that reproduces it.
 """
 
@@ -37,6 +38,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
+    negative_data_rejection,
     not_a_server_error,
     response_headers_conformance,
     response_schema_conformance,
@@ -52,6 +54,7 @@ CHECKS = [
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
+    negative_data_rejection,
 ]
 BASE_URL = "http://gongyi.test"
 # Drawn per case (a list repeats what should come up more often).

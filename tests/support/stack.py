@@ -6,9 +6,10 @@ per test, cloned from a migrated template), on the embedded log or the session's
 background: `settle()` drives relays, consumers and schedulers step by step until every outbox is
 empty, every consumer group has caught up and no job is due, so tests never sleep.
 
-With `GONGYI_CHECK_EVENTS=1`, closing a stack validates every record on the topics its services
-publish (and the dead-letter topics) against the event contract (`contracts.validate.validate_log`)
-and fails the test on any problem.
+Closing a stack validates every record on the topics its services publish (and the dead-letter
+topics) against the event contract (`contracts.validate.validate_log`) and fails the test on any
+problem, so every test that publishes also checks the contract. `GONGYI_CHECK_EVENTS=0` turns it
+off for a run; a test that writes broken records on purpose sets `stack.check_events = False`.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class Stack:
     _consumers: list[tuple[ConsumerRunner, Consumer]] = field(default_factory=list)
     _client: httpx.AsyncClient | None = None
     _workers_started: bool = False
+    check_events: bool = field(default_factory=lambda: os.environ.get("GONGYI_CHECK_EVENTS", "1") != "0")
 
     # -- HTTP --------------------------------------------------------------------------------
 
@@ -176,7 +178,7 @@ class Stack:
 
     async def close(self) -> None:
         problems: list[str] = []
-        if os.environ.get("GONGYI_CHECK_EVENTS") == "1":
+        if self.check_events:
             problems = await self.published_problems()
         if self._client is not None:
             await self._client.aclose()
