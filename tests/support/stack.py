@@ -115,15 +115,37 @@ class Stack:
         return published
 
     async def consume(self, timeout_ms: int = 200) -> int:
+        """One pass over every consumer: what has arrived is applied. A consumer that still has
+        records to read (or no partitions yet) is waited for up to `timeout_ms`, all of them at
+        once; the others are not waited for."""
         await self.start_workers()
-        consumed = 0
         for runner, consumer in self._consumers:
             await runner.resume_due(consumer)
-            records = await consumer.poll(timeout_ms=timeout_ms, max_records=500)
+        ready = [await consumer.poll(timeout_ms=0, max_records=500) for _, consumer in self._consumers]
+        if not any(ready) and timeout_ms > 0:
+            lagging = [i for i, (_, consumer) in enumerate(self._consumers) if await self._lags(consumer)]
+            waited = await asyncio.gather(
+                *(self._consumers[i][1].poll(timeout_ms=timeout_ms, max_records=500) for i in lagging)
+            )
+            for i, records in zip(lagging, waited, strict=True):
+                ready[i] = records
+        consumed = 0
+        for (runner, consumer), records in zip(self._consumers, ready, strict=True):
             if records:
                 await runner.process_batch(consumer, records)
                 consumed += len(records)
         return consumed
+
+    @staticmethod
+    async def _lags(consumer: Consumer) -> bool:
+        assigned = list(consumer.assignment())
+        if not assigned:
+            return True
+        ends = await consumer.end_offsets(assigned)
+        for tp in assigned:
+            if (await consumer.committed(tp) or 0) < ends.get(tp, 0):
+                return True
+        return False
 
     async def run_jobs(self) -> int:
         await self.prepare()
@@ -138,13 +160,8 @@ class Stack:
             if await runtime.relay.backlog():
                 return False
         for _runner, consumer in self._consumers:
-            assigned = list(consumer.assignment())
-            if not assigned:
+            if await self._lags(consumer):
                 return False
-            ends = await consumer.end_offsets(assigned)
-            for tp in assigned:
-                if (await consumer.committed(tp) or 0) < ends.get(tp, 0):
-                    return False
         return True
 
     async def settle(self, rounds: int = 200) -> None:
