@@ -80,7 +80,10 @@ class WebhookSender:
             follow_redirects=False,
             trust_env=False,  # an environment proxy would resolve the name itself: no SSRF check
             transport=transport,
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            # No more connections than concurrent sends: httpcore scans its whole pool on every
+            # request and response, so an oversized pool costs CPU on each of them.
+            limits=httpx.Limits(max_connections=settings.dispatch_concurrency,
+                                max_keepalive_connections=settings.dispatch_concurrency),
         )
 
     async def check_url(self, url: str) -> None:
