@@ -295,9 +295,13 @@ class Runtime:
                 break
             except BusError as exc:
                 log.warning("%s worker waits for the bus: %s", self.service, exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), delay)
-                delay = min(delay * 2, 15.0)
+            except Exception:
+                # Never a worker without its relay and consumers: an unexpected failure is logged
+                # with its traceback on every attempt until it goes away or someone fixes it.
+                log.exception("%s worker cannot set up its topics", self.service)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            delay = min(delay * 2, 15.0)
         if self._stopping.is_set():
             return
         self._spawn(self.relay.run(self._stopping), "relay")
