@@ -32,7 +32,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,7 +48,15 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from gongyi.devinfra.postgres import LocalPostgres, provision_database, run_sync, service_dsn, with_database  # noqa: E402
+from bench.rawhttp import RawClient  # noqa: E402
+from gongyi.devinfra.postgres import (  # noqa: E402
+    LocalPostgres,
+    free_port,
+    provision_database,
+    run_sync,
+    service_dsn,
+    with_database,
+)
 from services.evaluation.handlers.catalog import load_presets  # noqa: E402
 from services.evaluation.main import build_runtime, create_app  # noqa: E402
 from services.evaluation.models import Agency, Assignment, Evaluation, Evaluator, OrgStanding, Round  # noqa: E402
@@ -255,33 +262,6 @@ def report(name: str, latencies: list[float], seconds: float) -> None:
     )
 
 
-class Connection:
-    """One keep-alive HTTP/1.1 connection per evaluator, with a minimal client: a pooled client
-    library spends more CPU per request than the server on a 2-core machine and skews the figures."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def request(self, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}", f"Content-Length: {len(body)}"]
-        head += [f"{k}: {v}" for k, v in headers.items()]
-        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
-        raw = await self.reader.readuntil(b"\r\n\r\n")
-        lines = raw.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        length = next((int(h.split(":", 1)[1]) for h in lines[1:] if h.lower().startswith("content-length:")), 0)
-        return status, await self.reader.readexactly(length)
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-
-
 async def drive(host: str, port: int, data_dir: Path, seeded: dict[str, Any], thinks: list[float]) -> None:
     key = load_or_create_dev_key(data_dir)
     tokens = {
@@ -289,7 +269,7 @@ async def drive(host: str, port: int, data_dir: Path, seeded: dict[str, Any], th
         for sub in seeded["work"]
     }
     officer = mint_token(key, issuer=DEV_ISSUER, sub="bench-officer", role="officer", region=REGION)
-    connections = {sub: Connection(host, port) for sub in tokens}
+    connections = {sub: RawClient(port, host) for sub in tokens}
     versions: dict[tuple[str, str], int] = {}
     errors: list[str] = []
 
@@ -315,7 +295,7 @@ async def drive(host: str, port: int, data_dir: Path, seeded: dict[str, Any], th
             except (OSError, asyncio.IncompleteReadError) as exc:
                 errors.append(f"{phase} {type(exc).__name__}")
                 await conn.close()
-                connections[sub] = conn = Connection(host, port)
+                connections[sub] = conn = RawClient(port, host)
                 continue
             lat.append(time.perf_counter() - started)
             if status not in (200, 201):
@@ -335,7 +315,7 @@ async def drive(host: str, port: int, data_dir: Path, seeded: dict[str, Any], th
     for conn in connections.values():
         await conn.close()
 
-    office = Connection(host, port)
+    office = RawClient(port, host)
     for attempt in range(2):
         started = time.perf_counter()
         status, answer = await office.request(
@@ -359,12 +339,6 @@ async def _alter_database(superuser: str, synchronous_commit: str) -> None:
         await conn.execute(f"ALTER DATABASE bench SET synchronous_commit = {synchronous_commit}")
     finally:
         await conn.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def main() -> None:

@@ -102,32 +102,7 @@ uvicorn.run(app, host="127.0.0.1", port=int(os.environ["BENCH_PORT"]), log_level
 LOAD = """
 import asyncio, json, os, time, uuid
 
-class RawClient:
-    # A minimal keep-alive HTTP/1.1 client on asyncio streams: httpx costs a load generator a few
-    # ms of CPU per request, which on a 2-core machine is taken from the servers being measured.
-    def __init__(self, port):
-        self.port, self.reader, self.writer = port, None, None
-
-    async def request(self, method, target, headers, body):
-        for attempt in (1, 2):
-            try:
-                if self.writer is None:
-                    self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-                head = f"{method} {target} HTTP/1.1\\r\\nHost: bench\\r\\nContent-Type: application/json\\r\\n"
-                head += "".join(f"{k}: {v}\\r\\n" for k, v in headers.items())
-                self.writer.write((head + f"Content-Length: {len(body)}\\r\\n\\r\\n").encode() + body)
-                response = await self.reader.readuntil(b"\\r\\n\\r\\n")
-                length = 0
-                for line in response.split(b"\\r\\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                await self.reader.readexactly(length)
-                return int(response.split(b" ", 2)[1])
-            except (ConnectionError, asyncio.IncompleteReadError):
-                self.writer = None  # an idle keep-alive connection closed by the server: reconnect once
-                if attempt == 2:
-                    return "connection_error"
+from bench.rawhttp import RawClient  # the cwd is the repository
 
 async def main():
     jobs = json.load(open(os.environ["BENCH_JOBS"]))
@@ -142,11 +117,14 @@ async def main():
         while queue:
             target, token = queue.pop()
             method = "GET" if target.endswith("healthz") else "POST"
-            headers = {"Idempotency-Key": uuid.uuid4().hex}
+            headers = {"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex}
             if token:
                 headers["Authorization"] = "Bearer " + token
             started = time.perf_counter()
-            status = await client.request(method, target, headers, body if method == "POST" else b"")
+            try:
+                status, _ = await client.request(method, target, headers, body if method == "POST" else b"")
+            except (ConnectionError, asyncio.IncompleteReadError):
+                status = "connection_error"
             latencies.append(time.perf_counter() - started)
             statuses[status] = statuses.get(status, 0) + 1
 

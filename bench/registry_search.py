@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,8 +23,10 @@ from urllib.parse import urlencode
 
 import httpx
 
+from bench.rawhttp import RawClient
 from bench.registry_common import csv_bytes, registry_database, rows
 from bench.registry_import import import_file
+from gongyi.devinfra.postgres import free_port
 from shared.auth import DEV_ISSUER, load_or_create_dev_key, mint_token
 
 QUERIES: dict[str, dict[str, str]] = {
@@ -50,12 +51,6 @@ def app_factory():  # type: ignore[no-untyped-def]
     return create_app(RegistrySettings(), role="api")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def wait_ready(base: str) -> None:
     async with httpx.AsyncClient() as client:
         for _ in range(200):
@@ -68,51 +63,15 @@ async def wait_ready(base: str) -> None:
     raise RuntimeError("the registry did not start")
 
 
-class RawClient:
-    """A minimal keep-alive HTTP/1.1 client on asyncio streams: httpx costs the load generator
-    ~3 ms of CPU per request, which on a 2-core machine is taken from the server being measured."""
-
-    def __init__(self, host: str, port: int, token: str) -> None:
-        self.host, self.port, self.token = host, port, token
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def get(self, target: str) -> tuple[int, bytes]:
-        try:
-            return await self._get(target)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            self.writer = None  # the server closed an idle keep-alive connection: reconnect once
-            return await self._get(target)
-
-    async def _get(self, target: str) -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        request = f"GET {target} HTTP/1.1\r\nHost: {self.host}\r\nAuthorization: Bearer {self.token}\r\n\r\n"
-        self.writer.write(request.encode())
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head.split(b" ", 2)[1])
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        body = await self.reader.readexactly(length)
-        return status, body
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-
-
 async def load(host: str, port: int, token: str, clients: int, seconds: float) -> dict[str, list[float]]:
     latencies: dict[str, list[float]] = {name: [] for name in QUERIES}
-    first = RawClient(host, port, token)
-    _, body = await first.get("/registry/v1/organizations?limit=50")
+    auth = {"Authorization": f"Bearer {token}"}
+    first = RawClient(port, host)
+    _, body = await first.request("GET", "/registry/v1/organizations?limit=50", auth)
     await first.close()
     cursor = json.loads(body)["next_cursor"]
     names = list(QUERIES)
-    pool = [RawClient(host, port, token) for _ in range(clients)]
+    pool = [RawClient(port, host) for _ in range(clients)]
 
     async def worker(client: RawClient, seed: int, until: float, record: bool) -> None:
         rng = random.Random(seed)
@@ -123,7 +82,7 @@ async def load(host: str, port: int, token: str, clients: int, seconds: float) -
                 params["cursor"] = cursor
             target = "/registry/v1/organizations?" + urlencode(params)
             started = time.perf_counter()
-            status, payload = await client.get(target)
+            status, payload = await client.request("GET", target, auth)
             elapsed = time.perf_counter() - started
             if status != 200:
                 raise RuntimeError(f"{name}: {status} {payload[:200]!r}")

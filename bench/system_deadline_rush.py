@@ -60,31 +60,7 @@ REPO = Path(__file__).resolve().parents[1]
 LOAD = """
 import asyncio, json, os, time, uuid
 
-class RawClient:
-    # a minimal keep-alive HTTP/1.1 client: httpx would take ms of CPU per request from the servers
-    def __init__(self, port):
-        self.port, self.reader, self.writer = port, None, None
-
-    async def post(self, target, headers, body):
-        for attempt in (1, 2):
-            try:
-                if self.writer is None:
-                    self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-                head = f"POST {target} HTTP/1.1\\r\\nHost: bench\\r\\nContent-Type: application/json\\r\\n"
-                head += "".join(f"{k}: {v}\\r\\n" for k, v in headers.items())
-                self.writer.write((head + f"Content-Length: {len(body)}\\r\\n\\r\\n").encode() + body)
-                response = await self.reader.readuntil(b"\\r\\n\\r\\n")
-                length = 0
-                for line in response.split(b"\\r\\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                await self.reader.readexactly(length)
-                return int(response.split(b" ", 2)[1])
-            except (ConnectionError, asyncio.IncompleteReadError):
-                self.writer = None
-                if attempt == 2:
-                    return "connection_error"
+from bench.rawhttp import RawClient  # the cwd is the repository
 
 async def main():
     jobs = json.load(open(os.environ["BENCH_JOBS"]))
@@ -96,9 +72,13 @@ async def main():
         client = RawClient(port)
         while queue:
             app_id, token = queue.pop()
-            headers = {"Idempotency-Key": uuid.uuid4().hex, "Authorization": "Bearer " + token}
+            headers = {"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex,
+                       "Authorization": "Bearer " + token}
             sent, started = time.time(), time.perf_counter()
-            status = await client.post(f"/grants/v1/applications/{app_id}/submission", headers, body)
+            try:
+                status, _ = await client.request("POST", f"/grants/v1/applications/{app_id}/submission", headers, body)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                status = "connection_error"
             results.append([app_id, sent, time.perf_counter() - started, status])
 
     begun = time.perf_counter()

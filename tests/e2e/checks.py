@@ -9,22 +9,11 @@ from typing import Any
 
 import orjson
 
-from contracts.validate import validate_event, validate_log
+from contracts.validate import TOPICS, validate_event, validate_log  # every topic of the contract
 from gongyi.story import StoryResult
 from gongyi.story.context import fen
 from shared.bus.base import Bus
 
-TOPICS = (
-    "registry.organization",
-    "evaluation.round",
-    "evaluation.rating",
-    "evaluation.assessment",
-    "grants.call",
-    "grants.application",
-    "grants.award",
-    "grants.disbursement",
-    "notifications.delivery",
-)
 PERSONAL = ("440111196001011232", "440524188001010014", "13800000000", "陈立", "@example.org")
 APP_VERBS = ["drafted", "submitted", "screened", "reviewed", "ranked"]
 AWARD_VERBS = ["decided", "publicly_noticed", "confirmed", "agreement_signed"]

@@ -15,17 +15,10 @@ from shared.bus.kafka import KafkaBus
 from tests.conftest import clone_test_database
 from tests.e2e.checks import check_deliveries, check_events, check_states, read_topics
 from tests.integration.notifications.support import SmtpServer, WebhookReceiver
-from tests.support.deployment import Deployment
-from tests.support.processes import WorkerProcess
+from tests.support.deployment import Deployment, channel_env
 from tests.support.stack import wait_until
 
 WEBHOOK_TOPICS = ("grants.award", "grants.disbursement")
-
-
-def finance_consumer(d: Deployment, ledger) -> WorkerProcess:
-    args = ["--bus", "kafka", "--bootstrap", d.kafka_bootstrap, "--prefix", d.prefix, "--db", str(ledger),
-            "--group", f"finance-{uuid.uuid4().hex[:8]}", "--member", "finance-1"]
-    return WorkerProcess(args, module="examples.finance_consumer", ready_line="ready")
 
 
 async def test_the_story_on_postgres_and_kafka_with_every_service_in_its_own_processes(
@@ -35,13 +28,8 @@ async def test_the_story_on_postgres_and_kafka_with_every_service_in_its_own_pro
     ledger = tmp_path / "finance-ledger.sqlite"
     with SmtpServer() as smtp:
         async with WebhookReceiver() as receiver:
-            env = {
-                "GONGYI_NOTIFICATIONS_SMTP_HOST": "127.0.0.1",
-                "GONGYI_NOTIFICATIONS_SMTP_PORT": str(smtp.port),
-                "GONGYI_NOTIFICATIONS_WEBHOOK_ALLOW_CIDRS": "127.0.0.0/8",
-            }
-            d = Deployment(tmp_path / "var", urls, kafka_broker.bootstrap, extra_env=env)
-            finance = finance_consumer(d, ledger)
+            d = Deployment(tmp_path / "var", urls, kafka_broker.bootstrap, extra_env=channel_env(smtp.port))
+            finance = d.finance_consumer(ledger, f"finance-{uuid.uuid4().hex[:8]}")
             try:
                 await d.start()
                 await finance.start()

@@ -19,7 +19,7 @@ from shared.bus.kafka import KafkaBus
 from tests.conftest import clone_test_database
 from tests.e2e.checks import check_deliveries, check_events, check_states, read_topics
 from tests.integration.notifications.support import SmtpServer, WebhookReceiver
-from tests.support.deployment import Deployment
+from tests.support.deployment import Deployment, channel_env
 from tests.support.processes import WorkerProcess
 from tests.support.stack import wait_until
 
@@ -86,18 +86,10 @@ async def test_nothing_is_lost_or_doubled_when_every_worker_and_the_broker_fail_
     ledger = tmp_path / "finance-ledger.sqlite"
     with SmtpServer() as smtp:
         async with WebhookReceiver() as receiver:
-            env = {
-                "GONGYI_NOTIFICATIONS_SMTP_HOST": "127.0.0.1",
-                "GONGYI_NOTIFICATIONS_SMTP_PORT": str(smtp.port),
-                "GONGYI_NOTIFICATIONS_WEBHOOK_ALLOW_CIDRS": "127.0.0.0/8",
-                "GONGYI_CONSUMER_STALL_TIMEOUT_S": "15",
-            }
+            env = {**channel_env(smtp.port), "GONGYI_CONSUMER_STALL_TIMEOUT_S": "15"}
             d = Deployment(tmp_path / "var", urls, kafka_broker.bootstrap, extra_env=env)
             group = f"finance-{uuid.uuid4().hex[:8]}"
-            finance_args = ["--bus", "kafka", "--bootstrap", d.kafka_bootstrap, "--prefix", d.prefix,
-                            "--db", str(ledger), "--group", group, "--member", "finance-1"]
-            finance = [WorkerProcess(finance_args, module="examples.finance_consumer", fault=FINANCE_FAULT,
-                                     ready_line="ready")]
+            finance = [d.finance_consumer(ledger, group, fault=FINANCE_FAULT)]
             faults = Faults(d)
             broker_restarts = 0
 
@@ -108,7 +100,7 @@ async def test_nothing_is_lost_or_doubled_when_every_worker_and_the_broker_fail_
                     broker_restarts += 1
 
             async def restart_finance() -> None:
-                finance.append(WorkerProcess(finance_args, module="examples.finance_consumer", ready_line="ready"))
+                finance.append(d.finance_consumer(ledger, group))
                 await finance[-1].start()
                 await finance[-1].wait_ready()
 

@@ -48,6 +48,15 @@ class ServiceRouter(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
+def channel_env(smtp_port: int) -> dict[str, str]:
+    """Notifications settings that send email to a loopback SMTP server and allow loopback webhooks."""
+    return {
+        "GONGYI_NOTIFICATIONS_SMTP_HOST": "127.0.0.1",
+        "GONGYI_NOTIFICATIONS_SMTP_PORT": str(smtp_port),
+        "GONGYI_NOTIFICATIONS_WEBHOOK_ALLOW_CIDRS": "127.0.0.0/8",
+    }
+
+
 @dataclass
 class Deployment:
     data_dir: Path
@@ -148,6 +157,12 @@ class Deployment:
     def client(self) -> httpx.AsyncClient:
         api_ports = {svc: self.ports[(svc, "api")] for svc in SERVICES}
         return httpx.AsyncClient(transport=ServiceRouter(api_ports), base_url="http://gongyi.test", timeout=30)
+
+    def finance_consumer(self, ledger: Path, group: str, *, fault: str | None = None) -> WorkerProcess:
+        """The reference finance consumer (examples/finance_consumer.py) booking into `ledger`."""
+        args = ["--bus", "kafka", "--bootstrap", self.kafka_bootstrap, "--prefix", self.prefix,
+                "--db", str(ledger), "--group", group, "--member", "finance-1"]
+        return WorkerProcess(args, module="examples.finance_consumer", fault=fault, ready_line="ready")
 
     def tokens(self, role: str, *, sub: str, **claims: Any) -> str:
         return mint_token(self.key, issuer=DEV_ISSUER, role=role, sub=sub, ttl=timedelta(hours=2), **claims)  # type: ignore[arg-type]
